@@ -1,0 +1,59 @@
+# One entry point for developers and CI.  `make test` installs everything the tests
+# need (Debian packages mosquitto, influxdb, chromium, postgresql; the locked Python
+# environment) and runs them.
+SHELL := /bin/bash
+UV_VERSION := 0.13.9
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := mosquitto influxdb chromium postgresql
+UV := python3 -m uv
+
+.PHONY: help deps deps-system venv test test-fast lint format bench demo clean
+
+help:
+	@echo "make test     install system + Python dependencies, run the whole test suite"
+	@echo "make lint     ruff + mypy"
+	@echo "make demo     run the whole service on embedded defaults"
+	@echo "make bench    run the benchmarks in bench/"
+
+deps: deps-system venv
+
+deps-system:
+	@missing=""; \
+	command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
+	command -v influxd >/dev/null || missing="$$missing influxdb"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+venv:
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install -q "uv==$(UV_VERSION)"
+	$(UV) sync --frozen --all-groups
+
+test: deps
+	$(PY) -m pytest
+
+test-fast: venv
+	$(PY) -m pytest -m "not integration and not browser"
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: deps
+	$(PY) bench/e2e_ingest.py
+
+demo: venv
+	$(VENV)/bin/lorawan-monitor demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache data

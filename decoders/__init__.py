@@ -1,0 +1,77 @@
+"""Payload decoders: native decoders by TTN Device Repository model id, plus normalization.
+
+Public surface::
+
+    from decoders import decode, normalize, NATIVE, registry_with_vendors
+    result = decode("dragino/lht65", payload, f_port=2)   # -> DecodeResult
+    result.decoded     # the vendor codec's dict
+    result.readings    # canonical Reading(quantity, value, sensor)
+
+``decoders`` depends on nothing of ours except the leaf module ``lorawan_monitor.errors``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from decoders import vendors as _vendors  # noqa: F401  (registers every native decoder)
+from decoders.base import Decoder, DecodeResult, Field, Normalized, Reading
+from decoders.common_keys import normalize_common
+from decoders.errors import DecodeError, UnknownModelError
+from decoders.quantities import CATALOGUE, Quantity, QuantityInfo
+from decoders.registry import NATIVE, DecoderRegistry, register
+
+
+def decode(
+    model_id: str,
+    payload: bytes,
+    f_port: int,
+    variables: Mapping[str, Any] | None = None,
+    *,
+    registry: DecoderRegistry = NATIVE,
+) -> DecodeResult:
+    """Decode and normalize one payload. Raises only DecodeError subclasses."""
+    decoder = registry.get(model_id)
+    try:
+        decoded = decoder.decode(payload, f_port, variables)
+    except DecodeError:
+        raise
+    except Exception as exc:  # a decoder bug must still look like a decode failure
+        raise DecodeError(f"{model_id}: decoder failed on this payload ({exc!r})") from exc
+    n = decoder.normalize(decoded)
+    return DecodeResult(
+        model_id=model_id, decoded=decoded, readings=n.readings, warnings=n.warnings
+    )
+
+
+def normalize(
+    model_id: str | None, decoded: Mapping[str, Any], *, registry: DecoderRegistry = NATIVE
+) -> Normalized:
+    """Normalize a vendor dict (e.g. decoded by the network server).
+
+    With a known model the model's table is used, otherwise the common key names.
+    """
+    decoder = registry.find(model_id)
+    if decoder is not None:
+        return decoder.normalize(decoded)
+    return normalize_common(decoded)
+
+
+__all__ = [
+    "CATALOGUE",
+    "NATIVE",
+    "DecodeError",
+    "DecodeResult",
+    "Decoder",
+    "DecoderRegistry",
+    "Field",
+    "Normalized",
+    "Quantity",
+    "QuantityInfo",
+    "Reading",
+    "UnknownModelError",
+    "decode",
+    "normalize",
+    "register",
+]

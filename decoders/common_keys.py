@@ -1,0 +1,110 @@
+"""Normalization for vendor dicts without a model table.
+
+Used for payloads the network server decoded for a model we have no native decoder
+for (TTS ``decoded_payload``, ChirpStack ``object``), and as the default mapping of
+JavaScript codecs. Only well-known key names are mapped; everything else is
+ignored with one warning naming the ignored keys, so nothing is guessed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from decoders.base import Field, Normalized, Reading, as_number, normalize_table
+from decoders.quantities import Quantity
+
+Q = Quantity
+
+#: lower-cased key (with non-alphanumerics removed) -> (quantity, scale)
+COMMON_KEYS: dict[str, tuple[Quantity, float]] = {
+    "temperature": (Q.TEMPERATURE, 1),
+    "temp": (Q.TEMPERATURE, 1),
+    "airtemperature": (Q.TEMPERATURE, 1),
+    "tempc": (Q.TEMPERATURE, 1),
+    "humidity": (Q.RELATIVE_HUMIDITY, 1),
+    "relativehumidity": (Q.RELATIVE_HUMIDITY, 1),
+    "hum": (Q.RELATIVE_HUMIDITY, 1),
+    "rh": (Q.RELATIVE_HUMIDITY, 1),
+    "co2": (Q.CO2, 1),
+    "tvoc": (Q.TVOC, 1),
+    "pressure": (Q.ATMOSPHERIC_PRESSURE, 1),
+    "barometricpressure": (Q.ATMOSPHERIC_PRESSURE, 1),
+    "atmosphericpressure": (Q.ATMOSPHERIC_PRESSURE, 1),
+    "illuminance": (Q.ILLUMINANCE, 1),
+    "light": (Q.ILLUMINANCE, 1),
+    "lux": (Q.ILLUMINANCE, 1),
+    "luminosity": (Q.ILLUMINANCE, 1),
+    "battery": (Q.BATTERY, 1),
+    "batterylevel": (Q.BATTERY, 1),
+    "batterypercent": (Q.BATTERY, 1),
+    "batteryvoltage": (Q.BATTERY_VOLTAGE, 1),
+    "batv": (Q.BATTERY_VOLTAGE, 1),
+    "vbat": (Q.BATTERY_VOLTAGE, 1),
+    "batteryv": (Q.BATTERY_VOLTAGE, 1),
+    "windspeed": (Q.WIND_SPEED, 1),
+    "winddirection": (Q.WIND_DIRECTION, 1),
+    "precipitation": (Q.PRECIPITATION, 1),
+    "rain": (Q.PRECIPITATION, 1),
+    "pm25": (Q.PM2_5, 1),
+    "pm10": (Q.PM10, 1),
+    "waterlevel": (Q.WATER_LEVEL, 1),
+    "soilmoisture": (Q.SOIL_MOISTURE, 1),
+    "occupied": (Q.OCCUPIED, 1),
+    "occupancy": (Q.OCCUPIED, 1),
+    "peoplein": (Q.PEOPLE_IN, 1),
+    "peopleout": (Q.PEOPLE_OUT, 1),
+    "peoplecount": (Q.PEOPLE_COUNT, 1),
+    "vehiclecount": (Q.VEHICLE_COUNT, 1),
+    "motion": (Q.MOTION, 1),
+    "presence": (Q.PRESENCE, 1),
+    "latitude": (Q.LATITUDE, 1),
+    "longitude": (Q.LONGITUDE, 1),
+    "altitude": (Q.ALTITUDE, 1),
+}
+
+_LPP_STYLE = re.compile(r"^(?P<name>[a-z_]+?)_(?P<channel>\d+)$")
+
+
+def canonical_key(key: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", key.lower())
+
+
+def normalize_common(
+    decoded: Mapping[str, Any], *, extra: Mapping[str, Field] | None = None
+) -> Normalized:
+    """Map well-known top-level keys (and ``name_<channel>`` LPP-style keys) to readings.
+
+    ``extra`` maps exact vendor keys to Field rows and wins over the common names.
+    """
+    readings: list[Reading] = []
+    warnings: list[str] = []
+    ignored: list[str] = []
+    explicit = dict(extra or {})
+    if explicit:
+        n = normalize_table(decoded, list(explicit.values()))
+        readings.extend(n.readings)
+        warnings.extend(n.warnings)
+    for key, raw in decoded.items():
+        if key in explicit:
+            continue
+        sensor = ""
+        ck = canonical_key(key)
+        hit = COMMON_KEYS.get(ck)
+        if hit is None:
+            m = _LPP_STYLE.match(key.lower())
+            if m:
+                hit = COMMON_KEYS.get(canonical_key(m["name"]))
+                sensor = m["channel"]
+        if hit is None:
+            ignored.append(key)
+            continue
+        num = as_number(raw)
+        if num is None or isinstance(raw, bool) and hit[0] not in (Q.OCCUPIED, Q.PRESENCE):
+            warnings.append(f"{key}: not a number ({raw!r})")
+            continue
+        readings.append(Reading(quantity=hit[0], value=num * hit[1], sensor=sensor))
+    if ignored:
+        warnings.append("keys without a known quantity ignored: " + ", ".join(sorted(ignored)))
+    return Normalized(readings=tuple(readings), warnings=tuple(warnings))

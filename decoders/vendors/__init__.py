@@ -1,0 +1,7 @@
+"""Every vendor package, imported explicitly (greppable, reviewable; no plugin discovery).
+
+Add a line here when you add a vendor package; tests/decoders/test_registry.py checks
+that every decoder module is registered and has a vector file.
+"""
+
+from decoders.vendors import _example  # noqa: F401

@@ -1,0 +1,130 @@
+"""The normalized messages every envelope parser produces.
+
+``Uplink`` is the one model of an uplink whatever the network server (pydantic,
+frozen: it crosses the untrusted boundary). ``DeviceEvent`` covers the non-uplink
+events (join, status, log, ack, ...) that are recognised and not treated as readings.
+``RawMessage`` is what the transport hands over: topic, payload bytes and the time
+the broker delivered it (used only for ordering/latency, never as measurement time).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Source = Literal["tts", "chirpstack", "chirpstack-v3"]
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    topic: str
+    payload: bytes
+    #: when our transport received it (unix seconds); not a measurement time
+    received: float = 0.0
+    #: opaque handle for acknowledging (paho mid), None when not acknowledgeable
+    ack_token: Any = None
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Gateway(_Frozen):
+    gateway_id: str
+    eui: str | None = None  # upper-case hex
+    rssi: float | None = None  # dBm
+    snr: float | None = None  # dB
+    channel: int | None = None
+    time: datetime | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    altitude: float | None = None
+
+
+class Radio(_Frozen):
+    modulation: Literal["lora", "fsk", "lr-fhss", "unknown"] = "unknown"
+    frequency: int | None = None  # Hz
+    spreading_factor: int | None = None
+    bandwidth: int | None = None  # Hz (ChirpStack v3's kHz are converted)
+    coding_rate: str | None = None  # "4/5"
+    data_rate: int | None = None  # regional DR index, when given or derivable
+    airtime: float | None = None  # seconds
+
+
+class Uplink(_Frozen):
+    source: Source
+    #: idempotency key: TTS ns:uplink ULID, ChirpStack v4 deduplicationId, v3 devEUI:fCnt
+    uplink_id: str
+    #: the network server's device id (TTS device_id; ChirpStack: dev_eui lower-case hex)
+    device_id: str
+    dev_eui: str | None = None  # upper-case hex, 16 chars
+    application: str
+    tenant: str | None = None
+    f_port: int = 0
+    f_cnt: int = 0
+    payload: bytes = b""
+    #: when the network server received the uplink (never our clock)
+    received_at: datetime
+    gateways: tuple[Gateway, ...] = ()
+    radio: Radio = Radio()
+    confirmed: bool = False
+    #: TTN Device Repository id ``brand/model`` when the network server told us
+    model_id: str | None = None
+    device_profile: str | None = None
+    device_name: str | None = None
+    tags: dict[str, str] = {}
+    #: the network server's own decoded payload (TTS decoded_payload / ChirpStack object)
+    lns_decoded: dict[str, Any] | None = None
+    lns_decode_warnings: tuple[str, ...] = ()
+    simulated: bool = False
+    #: payload still encrypted (TTS skip_payload_crypto / ChirpStack joinServerContext)
+    encrypted: bool = False
+
+    @property
+    def best_gateway(self) -> Gateway | None:
+        gws = [g for g in self.gateways if g.rssi is not None]
+        return max(gws, key=lambda g: g.rssi or -1e9) if gws else None
+
+
+EventKind = Literal[
+    "join",
+    "status",
+    "log",
+    "ack",
+    "txack",
+    "location",
+    "service_data",
+    "downlink",
+    "normalized",
+    "error",
+    "integration",
+    "unknown",
+]
+
+
+class DeviceEvent(_Frozen):
+    """A recognised non-uplink event. ``kind`` says which; fields are filled where known."""
+
+    source: Source
+    kind: EventKind
+    device_id: str
+    dev_eui: str | None = None
+    application: str
+    time: datetime | None = None
+    # status events
+    battery: float | None = None  # percent
+    margin: int | None = None
+    external_power: bool | None = None
+    # log / error events (ChirpStack codec errors become the device's decode status)
+    level: str | None = None
+    code: str | None = None
+    description: str | None = None
+    #: the uplink this event refers to (ChirpStack log context.deduplication_id)
+    uplink_id: str | None = None
+    f_cnt: int | None = None
+
+
+Parsed = Uplink | DeviceEvent

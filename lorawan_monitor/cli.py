@@ -1,0 +1,77 @@
+"""The ``lorawan-monitor`` command line: one entry point, one module per subcommand.
+
+Each module in ``lorawan_monitor/commands/`` exposes ``add_parser(subparsers)`` (which
+sets ``func`` on its parser) and returns nothing; ``func(args) -> int`` is the exit code.
+Exit codes: 0 ok, 1 the operation failed (e.g. decode error), 2 bad usage or settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from lorawan_monitor.errors import ConfigError
+
+#: subcommand modules, in help order (explicit list: greppable, no plugin discovery)
+COMMANDS = (
+    "ingest",
+    "simulate",
+    "demo",
+    "api",
+    "decode",
+    "decoders",
+    "devices",
+    "redecode",
+    "refill",
+    "dashboards",
+    "export",
+    "opendata",
+    "settings",
+)
+
+log = logging.getLogger("lorawan_monitor")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lorawan-monitor",
+        description="LoRaWAN sensor data: ingest from The Things Stack / ChirpStack, "
+        "decode, store, serve and publish.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"lorawan_monitor.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"lorawan_monitor.commands.{name}":
+                raise
+            continue  # command not built yet
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        sys.stderr.write(f"lorawan-monitor: configuration error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""The time-series store interface, shared by InfluxDB and the embedded SQLite store.
+
+A ``Point`` is one line of InfluxDB line protocol: measurement, sorted tags, fields
+and an integer nanosecond timestamp. Tags are deterministic, so the same uplink
+always yields the same points (idempotent writes: a replay overwrites itself).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+FieldValue = float | int | bool | str
+Aggregate = Literal["mean", "min", "max", "sum", "count", "last", "first"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Point:
+    measurement: str
+    tags: Mapping[str, str]
+    fields: Mapping[str, FieldValue]
+    time_ns: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SeriesPoint:
+    time: datetime
+    value: float | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Series:
+    """One series of a query result: a quantity for one device (+ sensor)."""
+
+    quantity: str
+    tags: Mapping[str, str]
+    points: Sequence[SeriesPoint] = field(default_factory=tuple)
+
+
+class TimeSeriesStore(Protocol):
+    """What ingest writes to and the API / exports read from."""
+
+    def write(self, points: Sequence[Point]) -> None:
+        """Write points; raise SinkError subclasses (classified) on failure."""
+
+    def query(
+        self,
+        quantity: str,
+        *,
+        start: datetime,
+        end: datetime,
+        where: Mapping[str, str] | None = None,
+        interval_s: int | None = None,
+        aggregate: Aggregate = "mean",
+        group_by: Sequence[str] = ("device", "sensor"),
+    ) -> list[Series]:
+        """Points of one measurement in [start, end), optionally downsampled."""
+
+    def count(self, measurement: str, where: Mapping[str, str] | None = None) -> int:
+        """Number of points of a measurement (tests, metrics)."""
+
+    def ping(self) -> bool:
+        """True when the store is reachable."""
+
+    def close(self) -> None: ...
