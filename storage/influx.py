@@ -1,0 +1,326 @@
+"""InfluxDB store: line protocol on the write endpoint, InfluxQL on ``/query``.
+
+Speaks InfluxDB's v1 HTTP API (InfluxDB 1.x natively; 2.x and 3.x serve it for
+compatibility). The write endpoint can also be the v2 (``/api/v2/write``, org +
+bucket) or v3 (``/api/v3/write_lp``) one, with token auth, as ChirpStack's own
+InfluxDB integration offers. One ``httpx.Client`` is created per store and reused.
+
+Write errors are classified (Telegraf ``influxdb_v2/http.go`` habits):
+
+* network error, timeout, 429, 5xx -> ``SinkUnavailableError`` (retry later; Retry-After kept)
+* 413 -> the batch is split in halves and retried
+* other 4xx -> the batch is split to isolate the bad lines, which are dropped and counted
+  (``WriteResult.rejected``); the good lines of the batch are written
+* 401 / 403 -> ``SinkAuthError``
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from lorawan_monitor.errors import (
+    SinkAuthError,
+    SinkError,
+    SinkRejectedError,
+    SinkUnavailableError,
+)
+from lorawan_monitor.settings import InfluxSettings
+from storage.base import Aggregate, Point, Series, SeriesPoint
+from storage.lineprotocol import lines as to_lines
+
+log = logging.getLogger(__name__)
+
+_AGGREGATES = {"mean", "min", "max", "sum", "count", "last", "first"}
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def quote_str(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def to_ns(t: datetime) -> int:
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return int(t.timestamp()) * 1_000_000_000 + t.microsecond * 1000
+
+
+def from_ns(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns // 1_000_000_000, tz=UTC).replace(
+        microsecond=(ns % 1_000_000_000) // 1000
+    )
+
+
+@dataclass
+class WriteResult:
+    written: int = 0
+    rejected: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+
+class InfluxStore:
+    def __init__(
+        self,
+        settings: InfluxSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if not settings.url:
+            raise ValueError("InfluxStore needs settings.url")
+        self.settings = settings
+        headers = {"User-Agent": "lorawan-monitor"}
+        auth: httpx.BasicAuth | None = None
+        if settings.token is not None:
+            scheme = "Bearer" if settings.api == "v3" else "Token"
+            headers["Authorization"] = f"{scheme} {settings.token.get_secret_value()}"
+        elif settings.username:
+            pw = settings.password.get_secret_value() if settings.password else ""
+            auth = httpx.BasicAuth(settings.username, pw)
+        self._client = httpx.Client(
+            base_url=settings.url,
+            headers=headers,
+            auth=auth,
+            timeout=settings.timeout,
+            transport=transport,
+        )
+        self._write_path, self._write_params = self._write_endpoint()
+        self._db_checked = False
+
+    def _write_endpoint(self) -> tuple[str, dict[str, str]]:
+        s = self.settings
+        if s.api == "v2":
+            return "/api/v2/write", {
+                "org": s.org or "",
+                "bucket": s.bucket or "",
+                "precision": "ns",
+            }
+        if s.api == "v3":
+            return "/api/v3/write_lp", {"db": s.database, "precision": "nanosecond"}
+        params = {"db": s.database, "precision": "ns"}
+        if s.retention_policy:
+            params["rp"] = s.retention_policy
+        return "/write", params
+
+    # -- writing -------------------------------------------------------------------
+
+    def ensure_database(self) -> None:
+        """Create the v1 database if it does not exist (needs admin rights; best effort)."""
+        if self.settings.api != "v1" or self._db_checked:
+            return
+        try:
+            r = self._client.post(
+                "/query", params={"q": f"CREATE DATABASE {quote_ident(self.settings.database)}"}
+            )
+            if r.status_code in (401, 403):
+                log.warning("cannot create database %s: not authorised", self.settings.database)
+            self._db_checked = r.status_code < 500
+        except httpx.HTTPError as exc:
+            raise SinkUnavailableError(f"InfluxDB unreachable: {exc}") from exc
+
+    def write(self, points: Sequence[Point]) -> None:
+        """Write points; raise SinkRejectedError if any line was rejected."""
+        res = self.write_lines(to_lines(points).split("\n") if points else [])
+        if res.rejected:
+            raise SinkRejectedError(
+                f"InfluxDB rejected {res.rejected} of {res.rejected + res.written} points: "
+                + "; ".join(res.reasons[:3])
+            )
+
+    def write_lines(self, body_lines: Sequence[str]) -> WriteResult:
+        """Write line-protocol lines; split on 413/4xx; raise Unavailable/Auth errors."""
+        result = WriteResult()
+        body_lines = [ln for ln in body_lines if ln]
+        if body_lines:
+            self._write_split(body_lines, result)
+        return result
+
+    def _write_split(self, body_lines: Sequence[str], result: WriteResult) -> None:
+        try:
+            self._post("\n".join(body_lines))
+            result.written += len(body_lines)
+        except _TooLarge:
+            if len(body_lines) == 1:
+                result.rejected += 1
+                result.reasons.append("a single line is larger than the server accepts")
+                return
+            mid = len(body_lines) // 2
+            self._write_split(body_lines[:mid], result)
+            self._write_split(body_lines[mid:], result)
+        except SinkRejectedError as exc:
+            if len(body_lines) == 1 or "partial write" in str(exc):
+                # InfluxDB 1.x writes the good lines of a partial write itself
+                if "partial write" in str(exc):
+                    dropped = _dropped_count(str(exc))
+                    result.written += len(body_lines) - dropped
+                    result.rejected += dropped
+                else:
+                    result.rejected += 1
+                result.reasons.append(str(exc))
+                return
+            mid = len(body_lines) // 2
+            self._write_split(body_lines[:mid], result)
+            self._write_split(body_lines[mid:], result)
+
+    def _post(self, body: str) -> None:
+        try:
+            r = self._client.post(
+                self._write_path,
+                params=self._write_params,
+                content=body.encode("utf-8"),
+                headers={"Content-Type": "text/plain; charset=utf-8"},
+            )
+        except httpx.HTTPError as exc:
+            raise SinkUnavailableError(f"InfluxDB unreachable: {exc}") from exc
+        if r.status_code in (200, 204):
+            return
+        msg = _error_text(r)
+        if r.status_code == 413:
+            raise _TooLarge(msg)
+        if r.status_code in (401, 403):
+            raise SinkAuthError(f"InfluxDB refused the credentials ({r.status_code}): {msg}")
+        if r.status_code == 404 and "database not found" in msg:
+            self._db_checked = False
+            self.ensure_database()
+            raise SinkUnavailableError(f"InfluxDB: {msg} (tried to create it)")
+        if r.status_code == 429 or r.status_code >= 500:
+            raise SinkUnavailableError(
+                f"InfluxDB answered {r.status_code}: {msg}",
+                retry_after=_retry_after(r),
+            )
+        raise SinkRejectedError(f"InfluxDB rejected the data ({r.status_code}): {msg}")
+
+    # -- querying ------------------------------------------------------------------
+
+    def query_raw(self, q: str, *, epoch: str = "ns") -> list[dict[str, Any]]:
+        """Run InfluxQL; return the ``results`` list. Errors are classified."""
+        try:
+            r = self._client.get(
+                "/query", params={"db": self.settings.database, "q": q, "epoch": epoch}
+            )
+        except httpx.HTTPError as exc:
+            raise SinkUnavailableError(f"InfluxDB unreachable: {exc}") from exc
+        if r.status_code in (401, 403):
+            raise SinkAuthError(f"InfluxDB refused the credentials ({r.status_code})")
+        if r.status_code >= 500 or r.status_code == 429:
+            raise SinkUnavailableError(f"InfluxDB answered {r.status_code}: {_error_text(r)}")
+        if r.status_code != 200:
+            raise SinkRejectedError(
+                f"InfluxDB rejected the query ({r.status_code}): {_error_text(r)}"
+            )
+        data = r.json()
+        results: list[dict[str, Any]] = data.get("results", [])
+        for res in results:
+            if "error" in res:
+                if "database not found" in res["error"]:
+                    return []
+                raise SinkError(f"InfluxQL error: {res['error']}")
+        return results
+
+    def query(
+        self,
+        quantity: str,
+        *,
+        start: datetime,
+        end: datetime,
+        where: Mapping[str, str] | None = None,
+        interval_s: int | None = None,
+        aggregate: Aggregate = "mean",
+        group_by: Sequence[str] = ("device", "sensor"),
+    ) -> list[Series]:
+        if aggregate not in _AGGREGATES:
+            raise ValueError(f"unknown aggregate {aggregate!r}")
+        cond = [f"time >= {to_ns(start)}", f"time < {to_ns(end)}"]
+        for k, v in sorted((where or {}).items()):
+            cond.append(f"{quote_ident(k)} = {quote_str(v)}")
+        groups = [quote_ident(g) for g in group_by]
+        if interval_s:
+            select = f'{aggregate}("value") AS "value"'
+            groups.insert(0, f"time({int(interval_s)}s)")
+            tail = " fill(none)"
+        else:
+            select = '"value"'
+            tail = ""
+        q = (
+            f"SELECT {select} FROM {quote_ident(quantity)} WHERE {' AND '.join(cond)}"
+            + (f" GROUP BY {', '.join(groups)}" if groups else "")
+            + tail
+        )
+        out: list[Series] = []
+        for res in self.query_raw(q):
+            for s in res.get("series", []):
+                cols = s["columns"]
+                ti, vi = cols.index("time"), cols.index("value")
+                pts = [
+                    SeriesPoint(
+                        time=from_ns(int(row[ti])),
+                        value=None if row[vi] is None else float(row[vi]),
+                    )
+                    for row in s.get("values", [])
+                ]
+                out.append(Series(quantity=quantity, tags=dict(s.get("tags") or {}), points=pts))
+        return out
+
+    def count(self, measurement: str, where: Mapping[str, str] | None = None) -> int:
+        cond = " AND ".join(
+            f"{quote_ident(k)} = {quote_str(v)}" for k, v in sorted((where or {}).items())
+        )
+        field_name = "rssi" if measurement == "lorawan_uplink" else "value"
+        q = f"SELECT count({quote_ident(field_name)}) FROM {quote_ident(measurement)}"
+        if cond:
+            q += f" WHERE {cond}"
+        total = 0
+        for res in self.query_raw(q):
+            for s in res.get("series", []):
+                for row in s.get("values", []):
+                    total += int(row[1] or 0)
+        return total
+
+    def ping(self) -> bool:
+        try:
+            return self._client.get("/ping").status_code in (200, 204)
+        except httpx.HTTPError:
+            return False
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _error_text(r: httpx.Response) -> str:
+    try:
+        data = r.json()
+        if isinstance(data, dict):
+            return str(data.get("error") or data.get("message") or data)
+    except ValueError:
+        pass
+    return r.text.strip()[:500]
+
+
+def _retry_after(r: httpx.Response) -> float | None:
+    v = r.headers.get("Retry-After")
+    try:
+        return float(v) if v is not None else None
+    except ValueError:
+        return None
+
+
+def _dropped_count(msg: str) -> int:
+    """Lines InfluxDB 1.x dropped in a partial write.
+
+    ``dropped=N`` counts points refused after parsing (type conflicts, retention);
+    lines that did not parse are listed as ``unable to parse '...'`` and not in N.
+    """
+    m = re.search(r"dropped=(\d+)", msg)
+    return max(1, (int(m.group(1)) if m else 0) + msg.count("unable to parse"))
