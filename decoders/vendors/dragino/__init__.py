@@ -1,0 +1,3 @@
+"""Dragino decoders (TTN Device Repository vendor ``dragino``)."""
+
+from decoders.vendors.dragino import lht65  # noqa: F401
