@@ -1,0 +1,272 @@
+"""The embedded time-series store: SQLite in WAL mode, the default without InfluxDB.
+
+It follows InfluxDB 1.x semantics so that one contract suite
+(``tests/storage/test_store_contract.py``) holds for both stores:
+
+* a series is a measurement plus its tag set; tags with an empty value are dropped
+  (as line protocol does), and a missing tag reads as ``""`` in ``where`` and ``group_by``;
+* writing the same series and timestamp again overwrites the fields it names and keeps
+  the others (primary key ``(series, field, time)``): writes are idempotent;
+* ``query`` reads the float field ``value`` in ``[start, end)``; with ``interval_s`` it
+  aggregates into buckets aligned to the Unix epoch and leaves out empty buckets —
+  InfluxQL's ``GROUP BY time(...) fill(none)``, as ``InfluxStore`` asks;
+* a non-finite float field (NaN, inf) is skipped, and a point left without fields is
+  not written (InfluxDB cannot store them; ``storage/lineprotocol.py`` does the same);
+* groups without any point in the range are not returned.
+
+Thread safety: one connection per thread (WAL lets readers run beside the writer);
+writes are serialised by a lock.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from lorawan_monitor.errors import SinkRejectedError, SinkUnavailableError
+from storage.base import Aggregate, FieldValue, Point, Series, SeriesPoint
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS series (
+    id INTEGER PRIMARY KEY,
+    measurement TEXT NOT NULL,
+    key TEXT NOT NULL UNIQUE,
+    tags TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS series_measurement ON series (measurement);
+CREATE TABLE IF NOT EXISTS samples (
+    series_id INTEGER NOT NULL REFERENCES series (id),
+    field TEXT NOT NULL,
+    time_ns INTEGER NOT NULL,
+    value,
+    PRIMARY KEY (series_id, field, time_ns)
+) WITHOUT ROWID;
+"""
+
+_SQL_AGG: dict[str, str] = {
+    "mean": "avg(value)",
+    "min": "min(value)",
+    "max": "max(value)",
+    "sum": "sum(value)",
+    "count": "count(value)",
+}
+
+
+def to_ns(t: datetime) -> int:
+    """Nanoseconds since the epoch; a naive datetime is taken as UTC."""
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    delta = t - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+
+
+def from_ns(ns: int) -> datetime:
+    return datetime.fromtimestamp(ns // 1_000_000_000, tz=UTC).replace(
+        microsecond=(ns % 1_000_000_000) // 1000
+    )
+
+
+def _series_key(measurement: str, tags: Mapping[str, str]) -> str:
+    return json.dumps([measurement, sorted(tags.items())], separators=(",", ":"))
+
+
+def _storable(v: FieldValue) -> bool:
+    return not (isinstance(v, float) and not math.isfinite(v))
+
+
+class SqliteStore:
+    """``TimeSeriesStore`` on one SQLite file (``":memory:"`` is not supported: per-thread
+    connections would each see their own empty database)."""
+
+    def __init__(self, path: str | Path, *, timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._timeout = timeout
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._conns: list[sqlite3.Connection] = []
+        self._closed = False
+        self._series_ids: dict[str, int] = {}
+        with self._lock:
+            conn = self._conn()
+            conn.executescript(_SCHEMA)
+            conn.commit()
+
+    # -- connections -----------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._closed:
+                raise SinkUnavailableError("the SQLite store is closed")
+            try:
+                conn = sqlite3.connect(self.path, timeout=self._timeout, check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.Error as exc:
+                raise SinkUnavailableError(f"cannot open {self.path}: {exc}") from exc
+            self._local.conn = conn
+            self._conns.append(conn)
+        return conn
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.OperationalError as exc:  # locked, disk I/O, no such table ...
+            raise SinkUnavailableError(f"SQLite store {self.path}: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise SinkRejectedError(f"SQLite store {self.path}: {exc}") from exc
+
+    # -- writing ---------------------------------------------------------------------
+    def write(self, points: Sequence[Point]) -> None:
+        if not points:
+            return
+        rows: list[tuple[str, str, dict[str, str], str, int, FieldValue]] = []
+        for p in points:
+            tags = {k: v for k, v in p.tags.items() if v != ""}
+            key = _series_key(p.measurement, tags)
+            for name, value in p.fields.items():
+                if _storable(value):
+                    v = int(value) if isinstance(value, bool) else value
+                    rows.append((key, p.measurement, tags, name, p.time_ns, v))
+        with self._lock, self._errors():
+            conn = self._conn()
+            with conn:  # one transaction per batch
+                for key, measurement, tags, name, time_ns, value in rows:
+                    sid = self._series_ids.get(key)
+                    if sid is None:
+                        conn.execute(
+                            "INSERT OR IGNORE INTO series (measurement, key, tags) VALUES (?, ?, ?)",
+                            (measurement, key, json.dumps(tags, sort_keys=True)),
+                        )
+                        sid = int(
+                            conn.execute("SELECT id FROM series WHERE key = ?", (key,)).fetchone()[
+                                0
+                            ]
+                        )
+                        self._series_ids[key] = sid
+                    conn.execute(
+                        "INSERT OR REPLACE INTO samples (series_id, field, time_ns, value)"
+                        " VALUES (?, ?, ?, ?)",
+                        (sid, name, time_ns, value),
+                    )
+
+    # -- reading ---------------------------------------------------------------------
+    def _series(
+        self, measurement: str, where: Mapping[str, str] | None
+    ) -> list[tuple[int, dict[str, str]]]:
+        rows = self._conn().execute(
+            "SELECT id, tags FROM series WHERE measurement = ?", (measurement,)
+        )
+        out = []
+        for sid, tags_json in rows:
+            tags: dict[str, str] = json.loads(tags_json)
+            if all(tags.get(k, "") == v for k, v in (where or {}).items()):
+                out.append((int(sid), tags))
+        return out
+
+    def _groups(
+        self, measurement: str, where: Mapping[str, str] | None, group_by: Sequence[str]
+    ) -> dict[tuple[str, ...], list[int]]:
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for sid, tags in self._series(measurement, where):
+            groups.setdefault(tuple(tags.get(k, "") for k in group_by), []).append(sid)
+        return groups
+
+    def query(
+        self,
+        quantity: str,
+        *,
+        start: datetime,
+        end: datetime,
+        where: Mapping[str, str] | None = None,
+        interval_s: int | None = None,
+        aggregate: Aggregate = "mean",
+        group_by: Sequence[str] = ("device", "sensor"),
+    ) -> list[Series]:
+        s_ns, e_ns = to_ns(start), to_ns(end)
+        if interval_s is not None and interval_s <= 0:
+            raise ValueError("interval_s must be positive")
+        out: list[Series] = []
+        with self._errors():
+            conn = self._conn()
+            for key, ids in sorted(self._groups(quantity, where, group_by).items()):
+                marks = ",".join("?" * len(ids))
+                base = (
+                    f"FROM samples WHERE series_id IN ({marks}) AND field = 'value'"
+                    " AND time_ns >= ? AND time_ns < ?"
+                )
+                params: list[int] = [*ids, s_ns, e_ns]
+                if interval_s is None:
+                    rows = conn.execute(
+                        f"SELECT time_ns, value {base} ORDER BY time_ns, series_id", params
+                    ).fetchall()
+                    points = [SeriesPoint(time=from_ns(t), value=float(v)) for t, v in rows]
+                else:
+                    points = self._buckets(conn, base, params, interval_s, aggregate)
+                if points:
+                    out.append(
+                        Series(
+                            quantity=quantity,
+                            tags=dict(zip(group_by, key, strict=True)),
+                            points=points,
+                        )
+                    )
+        return out
+
+    @staticmethod
+    def _buckets(
+        conn: sqlite3.Connection,
+        base: str,
+        params: list[int],
+        interval_s: int,
+        aggregate: Aggregate,
+    ) -> list[SeriesPoint]:
+        iv = interval_s * 1_000_000_000
+        if aggregate in ("first", "last"):
+            pick = "min" if aggregate == "first" else "max"
+            sql = f"SELECT time_ns - time_ns % {iv} AS b, value, {pick}(time_ns) {base} GROUP BY b"
+        else:
+            sql = f"SELECT time_ns - time_ns % {iv} AS b, {_SQL_AGG[aggregate]} {base} GROUP BY b"
+        return [
+            SeriesPoint(time=from_ns(int(b)), value=None if v is None else float(v))
+            for b, v, *_ in conn.execute(sql + " ORDER BY b", params)
+        ]
+
+    def count(self, measurement: str, where: Mapping[str, str] | None = None) -> int:
+        with self._errors():
+            ids = [sid for sid, _ in self._series(measurement, where)]
+            if not ids:
+                return 0
+            marks = ",".join("?" * len(ids))
+            row = (
+                self._conn()
+                .execute(
+                    "SELECT count(*) FROM (SELECT DISTINCT series_id, time_ns FROM samples"
+                    f" WHERE series_id IN ({marks}))",
+                    ids,
+                )
+                .fetchone()
+            )
+            return int(row[0])
+
+    def ping(self) -> bool:
+        try:
+            self._conn().execute("SELECT 1").fetchone()
+        except (sqlite3.Error, SinkUnavailableError):
+            return False
+        return True
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            for conn in self._conns:
+                conn.close()
+            self._conns.clear()
+            self._local = threading.local()
