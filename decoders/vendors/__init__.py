@@ -5,6 +5,7 @@ that every decoder module is registered and has a vector file.
 """
 
 from decoders.vendors import _example  # noqa: F401
+from decoders.vendors import decentlab  # noqa: F401
 from decoders.vendors import dragino  # noqa: F401
 from decoders.vendors import elsys  # noqa: F401
 from decoders.vendors import generic  # noqa: F401
