@@ -53,7 +53,11 @@ class MqttSettings(BaseModel):
     tls_insecure: bool = False
     username: str | None = None
     password: SecretStr | None = None
-    client_id: str = "lorawan-monitor"
+    #: client id; must be stable for a persistent session and unique per worker
+    #: (default: ``lorawan-monitor-<hostname>``)
+    client_id: str | None = None
+    #: MQTT protocol: ``auto`` = 3.1.1 for The Things Stack (its server speaks only 3.1.1), else 5
+    protocol: Literal["auto", "3.1.1", "5"] = "auto"
     keepalive: int = Field(60, ge=5, le=3600)
     #: which network server publishes on this broker (``auto`` tells them apart by topic)
     envelope: EnvelopeKind = "auto"
@@ -73,6 +77,11 @@ class MqttSettings(BaseModel):
         if v is not None and (not v or any(c in v for c in "/+#")):
             raise ValueError("must be a non-empty name without '/', '+' or '#'")
         return v
+
+    def protocol_version(self) -> int:
+        if self.protocol == "auto":
+            return 4 if self.envelope == "tts" else 5
+        return 5 if self.protocol == "5" else 4
 
     def topic_filters(self) -> list[str]:
         topics = self.topics or DEFAULT_TOPICS[self.envelope]

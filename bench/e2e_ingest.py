@@ -1,0 +1,139 @@
+"""End-to-end ingest benchmark (issue #2).
+
+Starts a real mosquitto and influxd on free loopback ports, starts
+``lorawan-monitor ingest`` as a separate process (full pipeline: envelope validation,
+decoding, registry status, durable buffer, batched InfluxDB writes), publishes N
+simulated TTS uplinks with QoS 1 as fast as the broker takes them, and times until every
+uplink's points are queryable in InfluxDB.
+
+Prints: uplinks/s, points/s, lost uplinks, peak RSS of the ingest process.
+
+    .venv/bin/python bench/e2e_ingest.py --count 60000 [--network tts|chirpstack|mixed] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from simulator.fleet import default_fleet, generate  # noqa: E402
+from simulator.publisher import Publisher  # noqa: E402
+from tests.servers import running_influxd, running_mosquitto  # noqa: E402
+
+
+def peak_rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--count", type=int, default=60000)
+    ap.add_argument("--devices", type=int, default=200)
+    ap.add_argument("--network", choices=["tts", "chirpstack", "mixed"], default="tts")
+    ap.add_argument(
+        "--workers", type=int, default=1, help="ingest workers on one shared subscription"
+    )
+    ap.add_argument(
+        "--no-registry", action="store_true", help="skip device status (for comparison)"
+    )
+    ap.add_argument("--timeout", type=float, default=600)
+    args = ap.parse_args()
+
+    networks = ("tts", "chirpstack") if args.network == "mixed" else (args.network,)
+    fleet = default_fleet(args.devices, networks=networks)  # type: ignore[arg-type]
+    t0 = time.perf_counter()
+    messages = list(generate(fleet, start=datetime(2026, 6, 1, tzinfo=UTC), count=args.count))
+    expected_points = sum(len(m.expected) for m in messages) + len(messages)
+    print(
+        f"generated {len(messages)} messages ({expected_points} points expected) "
+        f"in {time.perf_counter() - t0:.1f}s",
+        flush=True,
+    )
+
+    with running_mosquitto() as mq, running_influxd() as ix, tempfile.TemporaryDirectory() as tmp:
+        ix.create_database("bench")
+        procs = []
+        for w in range(args.workers):
+            env = dict(os.environ)
+            env.update(
+                {
+                    "LORAWAN_MQTT__HOST": "127.0.0.1",
+                    "LORAWAN_MQTT__PORT": str(mq.port),
+                    "LORAWAN_MQTT__CLIENT_ID": f"bench-ingest-{w}",
+                    "LORAWAN_MQTT__QOS": "1",
+                    "LORAWAN_INFLUX__URL": ix.url,
+                    "LORAWAN_INFLUX__DATABASE": "bench",
+                    "LORAWAN_STORAGE__DATA_DIR": f"{tmp}/worker{w}",
+                    "LORAWAN_STORAGE__REGISTRY_URL": f"sqlite:///{tmp}/worker{w}-registry.db",
+                }
+            )
+            if args.workers > 1:
+                env["LORAWAN_MQTT__SHARE_GROUP"] = "bench"
+            cmd = [sys.executable, "-m", "lorawan_monitor.cli", "ingest"]
+            if args.no_registry:
+                cmd.append("--no-registry")
+            procs.append(
+                subprocess.Popen(
+                    cmd,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=open(f"{tmp}/ingest{w}.log", "w"),
+                )
+            )
+        time.sleep(3.0)  # connect + subscribe
+        pub = Publisher("127.0.0.1", mq.port, client_id="bench-publisher", max_inflight=2000)
+        start = time.perf_counter()
+        pub.publish(messages)
+        published = time.perf_counter() - start
+        print(
+            f"published {len(messages)} QoS-1 messages in {published:.1f}s "
+            f"({len(messages) / published:,.0f}/s)",
+            flush=True,
+        )
+        stored = 0
+        deadline = time.monotonic() + args.timeout
+        while time.monotonic() < deadline:
+            res = ix.query('SELECT count("f_cnt") FROM "lorawan_uplink"', db="bench")
+            series = res["results"][0].get("series", [])
+            stored = int(series[0]["values"][0][1]) if series else 0
+            if stored >= len(messages):
+                break
+            time.sleep(0.1)
+        elapsed = time.perf_counter() - start
+        rss = [peak_rss_mb(p.pid) for p in procs]
+        pub.close()
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(30)
+        lost = len(messages) - stored
+        print(
+            f"network={args.network} workers={args.workers} registry={'off' if args.no_registry else 'on'}"
+        )
+        print(f"uplinks: {len(messages)}  stored: {stored}  lost: {lost}")
+        print(
+            f"end-to-end: {elapsed:.2f}s  {stored / elapsed:,.0f} uplinks/s  "
+            f"{expected_points * stored / len(messages) / elapsed:,.0f} points/s"
+        )
+        print("peak RSS per ingest worker: " + ", ".join(f"{r:.0f} MB" for r in rss))
+    return 0 if lost == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""The durable local buffer: points wait here until the time-series store confirms them.
+
+SQLite in WAL mode. The processor appends one row per processed chunk of messages
+(one transaction, committed before the broker messages are acknowledged); the writer
+reads the oldest rows, writes them to the store and deletes what the store confirmed.
+A crash (kill -9) loses nothing that was committed: on restart the rows are replayed,
+and idempotent points make the replay harmless.
+
+The buffer is bounded (``max_points``); when full, the policy decides what is dropped
+(``drop_oldest`` or ``reject_new``), and every dropped point is counted.
+
+It also keeps a bounded dead-letter table: rejected messages with their reason.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+
+from storage.base import Point
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created REAL NOT NULL,
+    n INTEGER NOT NULL,
+    body BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time REAL NOT NULL,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    reason TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    id: int
+    created: float
+    points: list[Point]
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    time: float
+    topic: str
+    payload: bytes
+    reason: str
+    message: str
+
+
+def encode_points(points: Sequence[Point]) -> bytes:
+    return orjson.dumps([[p.measurement, p.tags, p.fields, p.time_ns] for p in points])
+
+
+def decode_points(body: bytes) -> list[Point]:
+    return [
+        Point(measurement=m, tags=t, fields=f, time_ns=ns) for m, t, f, ns in orjson.loads(body)
+    ]
+
+
+class DurableBuffer:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        max_points: int = 5_000_000,
+        policy: Literal["drop_oldest", "reject_new"] = "drop_oldest",
+        dead_letter_limit: int = 10_000,
+        synchronous: Literal["OFF", "NORMAL", "FULL"] = "NORMAL",
+    ) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.max_points = max_points
+        self.policy = policy
+        self.dead_letter_limit = dead_letter_limit
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode: a committed transaction survives a process crash (kill -9);
+        # FULL also survives power loss, at a cost per commit.
+        self._db.execute(f"PRAGMA synchronous={synchronous}")
+        self._db.executescript(_SCHEMA)
+        row = self._db.execute("SELECT COALESCE(SUM(n), 0), COUNT(*) FROM chunks").fetchone()
+        self._depth = int(row[0])
+        self._dead_count = int(self._db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0])
+        #: points dropped because the buffer was full (since start)
+        self.dropped = 0
+
+    # -- producer side ---------------------------------------------------------------
+
+    def append(self, points: Sequence[Point], dead: Sequence[DeadLetter] = ()) -> int:
+        """Durably store points (and dead letters) in one transaction.
+
+        Returns the number of points dropped by the full-buffer policy (0 normally).
+        """
+        n = len(points)
+        dropped = 0
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if n and self._depth + n > self.max_points:
+                    if self.policy == "reject_new":
+                        dropped = n
+                        n = 0
+                    else:
+                        dropped = self._drop_oldest(self._depth + n - self.max_points)
+                if n:
+                    self._db.execute(
+                        "INSERT INTO chunks (created, n, body) VALUES (?, ?, ?)",
+                        (time.time(), n, encode_points(points)),
+                    )
+                if dead:
+                    self._db.executemany(
+                        "INSERT INTO dead_letters (time, topic, payload, reason, message)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        [(d.time, d.topic, d.payload, d.reason, d.message) for d in dead],
+                    )
+                    self._dead_count += len(dead)
+                    if self._dead_count > self.dead_letter_limit * 1.1:
+                        self._db.execute(
+                            "DELETE FROM dead_letters WHERE id <= "
+                            "(SELECT MAX(id) FROM dead_letters) - ?",
+                            (self.dead_letter_limit,),
+                        )
+                        self._dead_count = self.dead_letter_limit
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._depth += n
+            self.dropped += dropped
+        return dropped
+
+    def _drop_oldest(self, need: int) -> int:
+        """Delete oldest chunks until ``need`` points are freed (inside a transaction)."""
+        freed = 0
+        rows = self._db.execute("SELECT id, n FROM chunks ORDER BY id").fetchall()
+        last = None
+        for cid, cn in rows:
+            if freed >= need:
+                break
+            freed += int(cn)
+            last = cid
+        if last is not None:
+            self._db.execute("DELETE FROM chunks WHERE id <= ?", (last,))
+        self._depth -= freed
+        return freed
+
+    # -- consumer side ---------------------------------------------------------------
+
+    def peek(self, max_points: int) -> list[Chunk]:
+        """The oldest chunks, up to ``max_points`` points (at least one chunk)."""
+        out: list[Chunk] = []
+        total = 0
+        with self._lock:
+            cur = self._db.execute("SELECT id, created, n, body FROM chunks ORDER BY id LIMIT 1000")
+            for cid, created, n, body in cur:
+                if out and total + n > max_points:
+                    break
+                out.append(Chunk(id=cid, created=created, points=decode_points(body)))
+                total += n
+        return out
+
+    def remove(self, chunks: Sequence[Chunk]) -> None:
+        if not chunks:
+            return
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("DELETE FROM chunks WHERE id = ?", [(c.id,) for c in chunks])
+            self._db.execute("COMMIT")
+            self._depth -= sum(len(c.points) for c in chunks)
+
+    # -- introspection ---------------------------------------------------------------
+
+    @property
+    def depth(self) -> int:
+        return self._depth
+
+    def oldest_age(self, now: float | None = None) -> float:
+        with self._lock:
+            row = self._db.execute("SELECT MIN(created) FROM chunks").fetchone()
+        if row[0] is None:
+            return 0.0
+        return max(0.0, (now or time.time()) - float(row[0]))
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT time, topic, payload, reason, message FROM dead_letters"
+                " ORDER BY id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [
+            DeadLetter(time=r[0], topic=r[1], payload=r[2], reason=r[3], message=r[4]) for r in rows
+        ]
+
+    def stats(self) -> dict[str, Any]:
+        return {"depth": self._depth, "dropped": self.dropped, "dead_letters": self._dead_count}
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

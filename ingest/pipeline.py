@@ -1,0 +1,278 @@
+"""Uplink -> decoder -> validated readings -> points (+ the registry record).
+
+Pure and synchronous: one call per broker message, no I/O. The service around it
+(ingest/service.py) does the buffering, writing and acknowledging.
+
+Every message ends as exactly one outcome:
+
+* ``stored``   an uplink whose readings (or at least its radio metadata) are written
+* ``ignored``  a recognised event that carries no readings (join, ack, up/normalized, ...)
+* ``rejected`` malformed, undecodable, or no decoder for it — the reason is kept;
+               an undecodable uplink still writes its ``lorawan_uplink`` radio point
+               and goes to the journal, so it can be re-decoded later.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import decoders
+from decoders.base import Reading
+from decoders.quantities import CATALOGUE
+from decoders.registry import NATIVE, DecoderRegistry
+from ingest.envelopes import parse
+from ingest.models import DeviceEvent, RawMessage, Uplink
+from lorawan_monitor.errors import DecodeError, EnvelopeError
+from storage.base import Point
+from storage.registry_base import DecodeStatus, DeviceMeta, UplinkRecord
+
+Outcome = Literal["stored", "ignored", "rejected"]
+UPLINK_MEASUREMENT = "lorawan_uplink"
+
+
+@dataclass(slots=True)
+class ProcessResult:
+    outcome: Outcome
+    reason: str
+    message: str | None = None
+    points: list[Point] = field(default_factory=list)
+    record: UplinkRecord | None = None
+    event: DeviceEvent | None = None
+    device_key: str | None = None
+    model_id: str | None = None
+
+
+def device_key(dev_eui: str | None, source: str, application: str, device_id: str) -> str:
+    return dev_eui.upper() if dev_eui else f"{source}:{application}/{device_id}"
+
+
+def _ns(dt: datetime) -> int:
+    return int(dt.timestamp()) * 1_000_000_000 + dt.microsecond * 1000
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        decoder_registry: DecoderRegistry = NATIVE,
+        meta_lookup: Callable[[str], DeviceMeta | None] | None = None,
+        envelope: Literal["tts", "chirpstack", "chirpstack-v3", "auto"] = "auto",
+        default_site: str = "",
+        drop_simulated: bool = False,
+    ) -> None:
+        self.decoders = decoder_registry
+        self.meta_lookup = meta_lookup or (lambda _key: None)
+        self.envelope = envelope
+        self.default_site = default_site
+        self.drop_simulated = drop_simulated
+
+    def process(self, raw: RawMessage) -> ProcessResult:
+        try:
+            parsed = parse(raw.topic, raw.payload, self.envelope, received=raw.received)
+        except EnvelopeError as exc:
+            return ProcessResult(outcome="rejected", reason=exc.reason, message=str(exc))
+        if isinstance(parsed, DeviceEvent):
+            key = device_key(parsed.dev_eui, parsed.source, parsed.application, parsed.device_id)
+            return ProcessResult(
+                outcome="ignored", reason=parsed.kind, event=parsed, device_key=key
+            )
+        if parsed.simulated and self.drop_simulated:
+            return ProcessResult(outcome="ignored", reason="simulated")
+        return self.process_uplink(parsed)
+
+    # -- uplinks ---------------------------------------------------------------------
+
+    def process_uplink(self, up: Uplink) -> ProcessResult:
+        key = device_key(up.dev_eui, up.source, up.application, up.device_id)
+        meta = self.meta_lookup(key)
+        model_id = (meta.model_override if meta else None) or up.model_id
+        variables: Mapping[str, Any] = (meta.variables if meta and meta.variables else {}) or {}
+        decoder = self.decoders.find(model_id)
+
+        readings: tuple[Reading, ...] = ()
+        warnings: list[str] = []
+        decoded: dict[str, Any] | None = None
+        error: str | None = None
+        used: str | None = None
+        status: DecodeStatus
+        outcome: Outcome = "stored"
+        reason = "uplink"
+
+        if not up.payload or up.f_port == 0 or up.encrypted:
+            status = "no_payload"
+            reason = "no_payload"
+        elif decoder is not None and model_id is not None:
+            try:
+                res = decoders.decode(
+                    model_id, up.payload, up.f_port, variables, registry=self.decoders
+                )
+                readings, decoded, status = res.readings, res.decoded, "decoded"
+                warnings.extend(res.warnings)
+                used = f"native:{model_id}"
+                if up.lns_decoded:
+                    warnings.extend(self._compare(model_id, readings, up.lns_decoded))
+            except DecodeError as exc:
+                error = str(exc)
+                if up.lns_decoded is not None:
+                    n = decoders.normalize(model_id, up.lns_decoded, registry=self.decoders)
+                    readings, decoded, status, used = (
+                        n.readings,
+                        up.lns_decoded,
+                        "lns_decoded",
+                        "lns",
+                    )
+                    warnings.append(f"our decoder failed ({error}); used the network server's")
+                    warnings.extend(n.warnings)
+                else:
+                    status, outcome, reason = "error", "rejected", exc.reason
+        elif up.lns_decoded is not None:
+            n = decoders.normalize(model_id, up.lns_decoded, registry=self.decoders)
+            readings, decoded, status, used = n.readings, up.lns_decoded, "lns_decoded", "lns"
+            warnings.extend(n.warnings)
+        else:
+            status, outcome, reason = "no_decoder", "rejected", "no_decoder"
+            error = (
+                f"no decoder for model {model_id!r}" if model_id else "device model unknown"
+            ) + " and the network server sent no decoded payload"
+
+        readings = self._validate(readings, warnings)
+        category = (meta.category if meta and meta.category else None) or (
+            decoder.category if decoder is not None else ""
+        )
+        tags = {
+            "device": up.device_id,
+            "dev_eui": (up.dev_eui or "").upper(),
+            "application": up.application,
+            "model": model_id or "",
+            "category": category,
+            "site": (meta.site if meta and meta.site else None) or self.default_site,
+        }
+        if meta and meta.tags:
+            for k, v in meta.tags.items():
+                tags.setdefault(k, v)
+        t_ns = _ns(up.received_at)
+        points = [
+            Point(
+                measurement=r.quantity.value,
+                tags={**tags, "sensor": r.sensor} if r.sensor else tags,
+                fields={"value": float(r.value)},
+                time_ns=_ns(r.time) if r.time is not None else t_ns,
+            )
+            for r in readings
+        ]
+        points.append(self._uplink_point(up, tags, status, t_ns))
+        best = up.best_gateway
+        record = UplinkRecord(
+            device_key=key,
+            dev_eui=up.dev_eui,
+            device_id=up.device_id,
+            application=up.application,
+            source=up.source,
+            received_at=up.received_at,
+            f_port=up.f_port,
+            f_cnt=up.f_cnt,
+            payload=up.payload,
+            model_id=model_id,
+            decoder=used,
+            status=status,
+            error=error,
+            decoded=decoded,
+            warnings=tuple(warnings),
+            readings=tuple((r.quantity.value, r.sensor, r.value) for r in readings),
+            gateways=tuple(
+                {"gateway_id": g.gateway_id, "rssi": g.rssi, "snr": g.snr} for g in up.gateways
+            ),
+            rssi=best.rssi if best else None,
+            snr=best.snr if best else None,
+            spreading_factor=up.radio.spreading_factor,
+            frequency=up.radio.frequency,
+            gateway_count=len(up.gateways),
+            uplink_id=up.uplink_id,
+            device_profile=up.device_profile,
+            device_name=up.device_name,
+        )
+        return ProcessResult(
+            outcome=outcome,
+            reason=reason,
+            message=error,
+            points=points,
+            record=record,
+            device_key=key,
+            model_id=model_id,
+        )
+
+    @staticmethod
+    def _uplink_point(up: Uplink, tags: dict[str, str], status: str, t_ns: int) -> Point:
+        best = up.best_gateway
+        fields: dict[str, float | int | bool | str] = {
+            "f_cnt": float(up.f_cnt),
+            "f_port": float(up.f_port),
+            "payload_size": float(len(up.payload)),
+            "gateway_count": float(len(up.gateways)),
+            "decode_ok": 1.0 if status in ("decoded", "lns_decoded") else 0.0,
+        }
+        if best is not None and best.rssi is not None:
+            fields["rssi"] = float(best.rssi)
+        snrs = [g.snr for g in up.gateways if g.snr is not None]
+        if snrs:
+            fields["snr"] = float(max(snrs))
+        r = up.radio
+        if r.spreading_factor is not None:
+            fields["spreading_factor"] = float(r.spreading_factor)
+        if r.frequency is not None:
+            fields["frequency"] = float(r.frequency)
+        if r.airtime is not None:
+            fields["airtime"] = float(r.airtime)
+        return Point(
+            measurement=UPLINK_MEASUREMENT,
+            tags={**tags, "decode_status": status},
+            fields=fields,
+            time_ns=t_ns,
+        )
+
+    @staticmethod
+    def _validate(readings: tuple[Reading, ...], warnings: list[str]) -> tuple[Reading, ...]:
+        """Drop non-finite / out-of-range readings and duplicate series, with warnings."""
+        out: list[Reading] = []
+        seen: set[tuple[str, str, Any]] = set()
+        for r in readings:
+            info = CATALOGUE[r.quantity]
+            if not math.isfinite(r.value):
+                warnings.append(f"{r.quantity.value}: not a finite number, dropped")
+                continue
+            if not info.in_range(r.value):
+                label = f"{r.quantity.value}[{r.sensor}]" if r.sensor else r.quantity.value
+                warnings.append(
+                    f"{label}={r.value:g} {info.unit} outside {info.min:g}..{info.max:g}, dropped"
+                )
+                continue
+            ident = (r.quantity.value, r.sensor, r.time)
+            if ident in seen:
+                warnings.append(
+                    f"{r.quantity.value}: reported twice without a sensor label, kept the first"
+                )
+                continue
+            seen.add(ident)
+            out.append(r)
+        return tuple(out)
+
+    def _compare(
+        self, model_id: str, ours: tuple[Reading, ...], lns: Mapping[str, Any]
+    ) -> list[str]:
+        """Readings the network server's decoder disagrees on (a finding for installers)."""
+        try:
+            theirs = decoders.normalize(model_id, lns, registry=self.decoders).readings
+        except Exception:  # a broken LNS payload must not cost our readings
+            return ["the network server's decoded payload could not be normalized"]
+        mine = {(r.quantity, r.sensor): r.value for r in ours}
+        out = []
+        for r in theirs:
+            v = mine.get((r.quantity, r.sensor))
+            if v is not None and abs(v - r.value) > 1e-3 + 1e-6 * abs(v):
+                label = f"{r.quantity.value}[{r.sensor}]" if r.sensor else r.quantity.value
+                out.append(f"network server decoded {label}={r.value:g}, we decoded {v:g}")
+        return out

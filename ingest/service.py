@@ -1,0 +1,336 @@
+"""The ingest service: transport -> processor thread -> durable buffer -> writer thread -> store.
+
+* The MQTT callback only enqueues (it never waits on the database), so the broker is
+  drained as fast as it delivers.
+* The processor takes chunks of messages, runs the pipeline, commits the resulting
+  points (and dead letters) to the durable buffer in one transaction, and only then
+  acknowledges the broker messages; then it updates the registry.
+* The writer forwards buffered points to the store in batches bounded by size and
+  time, deletes what the store confirmed, and backs off while the store is down.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from decoders.registry import NATIVE, DecoderRegistry
+from ingest.buffer import Chunk, DeadLetter, DurableBuffer
+from ingest.models import RawMessage
+from ingest.pipeline import Pipeline, ProcessResult
+from lorawan_monitor import metrics as m
+from lorawan_monitor.errors import SinkAuthError, SinkError, SinkRejectedError, SinkUnavailableError
+from lorawan_monitor.settings import Settings
+from storage.base import Point, TimeSeriesStore
+from storage.registry_base import DeviceMeta, Registry
+
+log = logging.getLogger(__name__)
+
+
+class _Transport(Protocol):
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def ack(self, tokens: Sequence[Any]) -> None: ...
+
+
+class IngestService:
+    """Owns the threads of one ingest worker. ``start()`` / ``stop()``; ``feed()`` for
+    messages that come from elsewhere (gap refill, tests)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: TimeSeriesStore,
+        registry: Registry | None = None,
+        decoders: DecoderRegistry | None = None,
+        buffer_path: Path | None = None,
+        transport_factory: Callable[[Callable[[RawMessage], None]], _Transport] | None = None,
+        chunk_size: int = 2000,
+        meta_ttl: float = 30.0,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.registry = registry
+        self.buffer = DurableBuffer(
+            buffer_path or settings.storage.data_dir / "buffer.db",
+            max_points=settings.storage.buffer_max_points,
+            policy=settings.storage.buffer_full_policy,
+        )
+        self.pipeline = Pipeline(
+            decoder_registry=decoders or NATIVE,
+            meta_lookup=self._meta,
+            envelope=settings.mqtt.envelope,
+            default_site=settings.ingest.default_site,
+            drop_simulated=settings.ingest.drop_simulated,
+        )
+        self._queue: queue.SimpleQueue[RawMessage] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._written_event = threading.Event()
+        self._chunk_size = chunk_size
+        self._meta_ttl = meta_ttl
+        self._meta_cache: dict[str, tuple[float, DeviceMeta | None]] = {}
+        self._threads: list[threading.Thread] = []
+        self._transport: _Transport | None = None
+        self._transport_factory = transport_factory
+        self._lock = threading.Lock()
+        #: per-instance counters: (outcome, reason) -> count
+        self.outcomes: Counter[tuple[str, str]] = Counter()
+        self.points_written = 0
+        self.points_rejected = 0
+        self._received = 0
+        self._processed = 0
+        self._sink_down = False
+        m.STATE.buffer_limit = settings.storage.buffer_max_points
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self, *, mqtt: bool = True) -> None:
+        if hasattr(self.store, "ensure_database"):
+            try:
+                self.store.ensure_database()
+            except SinkError as exc:
+                log.warning("time-series store not reachable at start: %s (buffering)", exc)
+        self._threads = [
+            threading.Thread(target=self._process_loop, name="ingest-processor", daemon=True),
+            threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+        if mqtt:
+            if self._transport_factory is not None:
+                self._transport = self._transport_factory(self.feed)
+            else:
+                from ingest.transport.mqtt import MqttTransport
+
+                self._transport = MqttTransport(self.settings.mqtt, self.feed)
+            self._transport.start()
+
+    @property
+    def transport(self) -> _Transport | None:
+        return self._transport
+
+    def stop(self, *, flush_timeout: float = 10.0) -> None:
+        """Stop taking messages, process what was received, try to flush the buffer."""
+        if self._transport is not None:
+            self._transport.stop()
+        deadline = time.monotonic() + flush_timeout
+        while self._processed < self._received and time.monotonic() < deadline:
+            time.sleep(0.01)
+        while self.buffer.depth and not self._sink_down and time.monotonic() < deadline:
+            self._written_event.clear()
+            self._written_event.wait(0.05)
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=5)
+        self.buffer.close()
+
+    def feed(self, raw: RawMessage) -> None:
+        """Hand one message to the processor (the MQTT callback calls this)."""
+        with self._lock:
+            self._received += 1
+        self._queue.put(raw)
+
+    @property
+    def received(self) -> int:
+        """Messages handed to the service so far."""
+        return self._received
+
+    def idle(self) -> bool:
+        """True when everything received is processed and written (tests, benchmarks)."""
+        return self._processed >= self._received and self.buffer.depth == 0
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.idle():
+                return True
+            time.sleep(0.02)
+        return self.idle()
+
+    # -- processor ---------------------------------------------------------------------
+
+    def _meta(self, key: str) -> DeviceMeta | None:
+        if self.registry is None:
+            return None
+        now = time.monotonic()
+        hit = self._meta_cache.get(key)
+        if hit is not None and now - hit[0] < self._meta_ttl:
+            return hit[1]
+        try:
+            meta = self.registry.device_meta(key)
+        except Exception as exc:  # registry trouble must not cost readings
+            log.warning("registry lookup failed for %s: %s", key, exc)
+            meta = hit[1] if hit else None
+        self._meta_cache[key] = (now, meta)
+        return meta
+
+    def _drain(self) -> list[RawMessage]:
+        try:
+            first = self._queue.get(timeout=0.1)
+        except queue.Empty:
+            return []
+        batch = [first]
+        while len(batch) < self._chunk_size:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _process_loop(self) -> None:
+        while not self._stop.is_set():
+            batch = self._drain()
+            if batch:
+                try:
+                    self.process_batch(batch)
+                except Exception:  # never let the loop die
+                    log.exception("processing a batch of %d messages failed", len(batch))
+                with self._lock:
+                    self._processed += len(batch)
+
+    def process_batch(self, batch: Sequence[RawMessage]) -> list[ProcessResult]:
+        results: list[ProcessResult] = []
+        points: list[Point] = []
+        dead: list[DeadLetter] = []
+        for raw in batch:
+            try:
+                r = self.pipeline.process(raw)
+            except Exception as exc:  # a pipeline bug is a rejected message, not a dead loop
+                log.exception("unexpected error processing a message on %s", raw.topic)
+                r = ProcessResult(outcome="rejected", reason="internal_error", message=repr(exc))
+            results.append(r)
+            points.extend(r.points)
+            if r.outcome == "rejected":
+                dead.append(
+                    DeadLetter(
+                        time=raw.received or time.time(),
+                        topic=raw.topic,
+                        payload=raw.payload,
+                        reason=r.reason,
+                        message=r.message or "",
+                    )
+                )
+        dropped = self.buffer.append(points, dead)  # durable before the broker hears "ack"
+        if dropped:
+            m.DROPPED.labels(reason="buffer_full").inc(dropped)
+            log.warning("buffer full: dropped %d points (%s)", dropped, self.buffer.policy)
+        if self._transport is not None:
+            self._transport.ack([raw.ack_token for raw in batch])
+        m.BUFFER_DEPTH.set(self.buffer.depth)
+        m.STATE.buffer_depth = self.buffer.depth
+        for r in results:
+            self.outcomes[(r.outcome, r.reason)] += 1
+            m.MESSAGES.labels(outcome=r.outcome, reason=r.reason).inc()
+            if r.record is not None and r.record.status == "error":
+                m.DECODE_ERRORS.labels(model=r.model_id or "unknown").inc()
+        self._update_registry(results)
+        return results
+
+    def _update_registry(self, results: Sequence[ProcessResult]) -> None:
+        if self.registry is None:
+            return
+        try:
+            records = [r.record for r in results if r.record is not None]
+            if records:
+                self.registry.record_uplinks(records)
+            for r in results:
+                ev = r.event
+                if ev is None or r.device_key is None:
+                    continue
+                if ev.kind == "status" and ev.battery is not None and ev.time is not None:
+                    self.registry.record_battery(r.device_key, time=ev.time, percent=ev.battery)
+                elif ev.kind in ("log", "error") and (ev.code or "").upper() == "UPLINK_CODEC":
+                    self.registry.record_codec_error(
+                        r.device_key,
+                        time=ev.time or _now(),
+                        message=ev.description or "codec error reported by the network server",
+                        uplink_id=ev.uplink_id,
+                    )
+        except Exception as exc:
+            log.warning("registry update failed (readings are safe in the buffer): %s", exc)
+
+    # -- writer ------------------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        batch_size = self.settings.influx.batch_size
+        flush = self.settings.influx.flush_interval
+        backoff = 0.5
+        while not self._stop.is_set():
+            chunks = self.buffer.peek(batch_size)
+            if not chunks:
+                self._written_event.set()
+                self._stop.wait(min(flush, 0.05))
+                continue
+            n = sum(len(c.points) for c in chunks)
+            if (
+                n < batch_size
+                and time.time() - chunks[0].created < flush
+                and not self._stop.is_set()
+            ):
+                # wait a little for a fuller batch, but never longer than flush_interval
+                self._stop.wait(min(0.02, flush))
+                if self._processed < self._received:
+                    continue
+            try:
+                self._write(chunks)
+                backoff = 0.5
+                if self._sink_down:
+                    log.info(
+                        "time-series store is back; writing %d buffered points", self.buffer.depth
+                    )
+                    self._sink_down = False
+                    m.STATE.sink_ok, m.STATE.sink_error = True, None
+            except (SinkUnavailableError, SinkAuthError) as exc:
+                if not self._sink_down:
+                    log.error("time-series store unavailable: %s; buffering", exc)
+                    self._sink_down = True
+                m.STATE.sink_ok, m.STATE.sink_error = False, str(exc)
+                m.WRITE_BATCHES.labels(result=exc.reason).inc()
+                wait = getattr(exc, "retry_after", None) or backoff
+                backoff = min(backoff * 2, 30.0)
+                self._stop.wait(wait)
+            except Exception:
+                log.exception("unexpected error writing to the store")
+                self._stop.wait(backoff)
+            m.BUFFER_DEPTH.set(self.buffer.depth)
+            m.BUFFER_OLDEST_AGE.set(self.buffer.oldest_age())
+            m.STATE.buffer_depth = self.buffer.depth
+            self._written_event.set()
+
+    def _write(self, chunks: Sequence[Chunk]) -> None:
+        points = [p for c in chunks for p in c.points]
+        t0 = time.perf_counter()
+        write_lines = getattr(self.store, "write_lines", None)
+        if write_lines is not None:
+            from storage.lineprotocol import line
+
+            res = write_lines([line(p) for p in points])
+            written, rejected, reasons = res.written, res.rejected, res.reasons
+        else:
+            try:
+                self.store.write(points)
+                written, rejected, reasons = len(points), 0, []
+            except SinkRejectedError as exc:
+                written, rejected, reasons = 0, len(points), [str(exc)]
+        m.WRITE_LATENCY.observe(time.perf_counter() - t0)
+        self.buffer.remove(chunks)
+        self.points_written += written
+        m.POINTS_WRITTEN.inc(written)
+        m.WRITE_BATCHES.labels(result="ok" if not rejected else "partial").inc()
+        if rejected:
+            self.points_rejected += rejected
+            m.DROPPED.labels(reason="sink_rejected").inc(rejected)
+            log.warning("store rejected %d points: %s", rejected, "; ".join(reasons[:2]))
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)

@@ -1,0 +1,181 @@
+"""MQTT transport: connect, subscribe, reconnect with backoff, resubscribe; hand raw messages on.
+
+Knows nothing about LoRaWAN. The paho client is built by a factory so tests can
+inject another. Messages are acknowledged only when the caller says so
+(``ack``), i.e. after they are in the durable buffer, where the session allows it
+(QoS 1, persistent session). The Things Stack's MQTT server speaks MQTT 3.1.1 and
+publishes with QoS 0 only: there, acknowledging changes nothing (see docs).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from ingest.models import RawMessage
+from lorawan_monitor.metrics import MQTT_CONNECTED, STATE
+from lorawan_monitor.settings import MqttSettings
+
+log = logging.getLogger(__name__)
+
+ClientFactory = Callable[..., mqtt.Client]
+
+
+def default_client_id() -> str:
+    return f"lorawan-monitor-{socket.gethostname()}"
+
+
+class MqttTransport:
+    def __init__(
+        self,
+        settings: MqttSettings,
+        on_message: Callable[[RawMessage], None],
+        *,
+        client_factory: ClientFactory = mqtt.Client,
+    ) -> None:
+        self.settings = settings
+        self._on_message_cb = on_message
+        self.v5 = settings.protocol_version() == 5
+        self.client = client_factory(
+            CallbackAPIVersion.VERSION2,
+            client_id=settings.client_id or default_client_id(),
+            protocol=mqtt.MQTTv5 if self.v5 else mqtt.MQTTv311,
+            clean_session=None if self.v5 else settings.session_expiry == 0,
+            transport=settings.transport,
+            manual_ack=settings.qos > 0,
+        )
+        c = self.client
+        if settings.username:
+            c.username_pw_set(
+                settings.username,
+                settings.password.get_secret_value() if settings.password else None,
+            )
+        if settings.tls:
+            c.tls_set(
+                ca_certs=str(settings.tls_ca_file) if settings.tls_ca_file else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+            c.tls_insecure_set(settings.tls_insecure)
+        c.reconnect_delay_set(
+            max(1, round(settings.reconnect_min_delay)), max(1, round(settings.reconnect_max_delay))
+        )
+        c.max_inflight_messages_set(65535)
+        c.max_queued_messages_set(0)
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_message = self._on_message
+        self.connected = threading.Event()
+        self.subscribed = threading.Event()
+        self._was_connected = False
+        self._down_logged = False
+        self._manual_ack = settings.qos > 0
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        STATE.mqtt_enabled = True
+        props = None
+        if self.v5:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = self.settings.session_expiry
+            props.ReceiveMaximum = 65535
+        self.client.connect_async(
+            self.settings.host,
+            self.settings.port,
+            keepalive=self.settings.keepalive,
+            clean_start=self.settings.session_expiry == 0
+            if self.v5
+            else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
+            properties=props,
+        )
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        try:
+            self.client.disconnect()
+        finally:
+            self.client.loop_stop()
+            self.connected.clear()
+            STATE.mqtt_connected = False
+            MQTT_CONNECTED.set(0)
+
+    def wait_subscribed(self, timeout: float = 10.0) -> bool:
+        return self.subscribed.wait(timeout)
+
+    def ack(self, tokens: Sequence[Any]) -> None:
+        """Acknowledge messages (paho mids) once they are durably buffered."""
+        if not self._manual_ack:
+            return
+        for token in tokens:
+            if token is None:
+                continue
+            mid, qos = token
+            if qos > 0:
+                self.client.ack(mid, qos)
+
+    # -- paho callbacks ----------------------------------------------------------------
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
+        if getattr(reason, "is_failure", False):
+            log.error(
+                "MQTT broker %s:%s refused the connection: %s",
+                self.settings.host,
+                self.settings.port,
+                reason,
+            )
+            return
+        topics = self.settings.topic_filters()
+        client.subscribe([(t, int(self.settings.qos)) for t in topics])
+        self.subscribed.set()
+        self.connected.set()
+        STATE.mqtt_connected = True
+        MQTT_CONNECTED.set(1)
+        session = bool(getattr(flags, "session_present", False))
+        if self._down_logged or not self._was_connected:
+            log.info(
+                "MQTT connected to %s:%s (session %s), subscribed to %s",
+                self.settings.host,
+                self.settings.port,
+                "resumed" if session else "new",
+                ", ".join(topics),
+            )
+        self._was_connected = True
+        self._down_logged = False
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
+        self.connected.clear()
+        self.subscribed.clear()
+        STATE.mqtt_connected = False
+        MQTT_CONNECTED.set(0)
+        if not self._down_logged:
+            log.warning(
+                "MQTT connection to %s:%s lost (%s); reconnecting with backoff",
+                self.settings.host,
+                self.settings.port,
+                reason,
+            )
+            self._down_logged = True
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        self._on_message_cb(
+            RawMessage(
+                topic=msg.topic,
+                payload=bytes(msg.payload),
+                received=time.time(),
+                ack_token=(msg.mid, msg.qos) if msg.qos > 0 else None,
+            )
+        )

@@ -1,0 +1,56 @@
+"""Build the service's parts from settings (one place, used by every command)."""
+
+from __future__ import annotations
+
+import logging
+
+from decoders.registry import NATIVE, DecoderRegistry
+from lorawan_monitor.settings import Settings
+from storage.base import TimeSeriesStore
+from storage.registry_base import Registry
+
+log = logging.getLogger(__name__)
+
+
+def build_store(settings: Settings) -> TimeSeriesStore:
+    """InfluxDB when ``LORAWAN_INFLUX__URL`` is set, else the embedded SQLite store."""
+    if settings.influx.url:
+        from storage.influx import InfluxStore
+
+        return InfluxStore(settings.influx)
+    from storage.sqlite import SqliteStore
+
+    settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
+    return SqliteStore(settings.storage.data_dir / "timeseries.db")
+
+
+def build_registry(settings: Settings) -> Registry:
+    from storage.registry import SqlRegistry
+
+    dsn = settings.storage.registry_dsn()
+    if dsn.startswith("sqlite"):
+        settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
+    return SqlRegistry(dsn, journal_per_device=settings.storage.journal_per_device)
+
+
+def build_decoders(settings: Settings) -> DecoderRegistry:
+    """Native decoders, plus the JavaScript codecs of ``LORAWAN_INGEST__CODECS_DIR``."""
+    if settings.ingest.codecs_dir is None:
+        return NATIVE
+    from decoders.js import load_codecs
+
+    return load_codecs(settings.ingest.codecs_dir)
+
+
+def import_devices_file(settings: Settings, registry: Registry) -> int:
+    """Load ``LORAWAN_INGEST__DEVICES_FILE`` into the registry (validated; ConfigError if bad)."""
+    path = settings.ingest.devices_file
+    if path is None:
+        return 0
+    from storage.devices_file import load_devices_file
+
+    rows = load_devices_file(path)
+    for key, meta in rows:
+        registry.update_meta(key, meta, create=True)
+    log.info("imported %d devices from %s", len(rows), path)
+    return len(rows)
