@@ -1,0 +1,123 @@
+"""The FastAPI application: ``create_app(settings, store=..., registry=...)``.
+
+Nothing is built at import time. The app keeps what it is given on ``app.state``;
+routes reach it through the dependencies in :mod:`api.deps`. Routes:
+
+* ``/api/v1/...``   health, devices, readings, quantities, decode, (opendata)
+* ``/metrics``      Prometheus text format
+* ``/installer``    the installer page (one self-contained HTML page)
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+
+import lorawan_monitor
+from api.deps import KeyRing
+from api.errors import install_handlers
+from api.routes import decode, devices, health, metrics, quantities, readings
+from decoders.registry import NATIVE, DecoderRegistry
+from lorawan_monitor.metrics import STATE, ServiceState
+from lorawan_monitor.settings import Settings
+from storage.base import TimeSeriesStore
+from storage.registry_base import Registry
+
+API_PREFIX = "/api/v1"
+STATIC = Path(__file__).parent / "static"
+_ASSETS = {
+    "installer.js": "text/javascript; charset=utf-8",
+    "installer.css": "text/css; charset=utf-8",
+}
+
+
+def _operation_id(route: APIRoute) -> str:
+    """Stable operation ids: the handler's name (unique across the app)."""
+    return route.name
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    store: TimeSeriesStore,
+    registry: Registry,
+    decoders: DecoderRegistry | None = None,
+    state: ServiceState = STATE,
+    clock: Callable[[], datetime] = _now,
+) -> FastAPI:
+    app = FastAPI(
+        title="lorawan-monitor",
+        version=getattr(lorawan_monitor, "__version__", "0.1.0"),
+        description="LoRaWAN sensor data: devices and their decode status, readings, "
+        "the quantity catalogue and a decode tool. Reads are public or need an API key "
+        "(`X-API-Key`), depending on `LORAWAN_API__READ_ACCESS`; edits always need one.",
+        generate_unique_id_function=_operation_id,
+        openapi_tags=[
+            {"name": "health", "description": "Liveness and readiness probes"},
+            {"name": "devices", "description": "Devices, their status and uplink journal"},
+            {"name": "readings", "description": "Time series and latest values"},
+            {"name": "quantities", "description": "The catalogue of canonical quantities"},
+            {"name": "decode", "description": "Decode a pasted payload"},
+        ],
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.registry = registry
+    app.state.decoders = decoders if decoders is not None else NATIVE
+    app.state.service_state = state
+    app.state.clock = clock
+    app.state.keyring = KeyRing.from_keys(k.get_secret_value() for k in settings.api.api_keys)
+
+    api = APIRouter(prefix=API_PREFIX)
+    api.include_router(health.router)
+    # readings first: its /devices/{dev_eui}/readings must not be shadowed
+    api.include_router(readings.router)
+    api.include_router(devices.router)
+    api.include_router(quantities.router)
+    api.include_router(decode.router)
+    opendata = _optional_router("api.routes.opendata")
+    if opendata is not None:
+        api.include_router(opendata)
+    app.include_router(api)
+    app.include_router(metrics.router)
+    _installer_routes(app)
+    install_handlers(app)
+    return app
+
+
+def _optional_router(module: str) -> APIRouter | None:
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        return None
+    router: APIRouter = mod.router
+    return router
+
+
+def _installer_routes(app: FastAPI) -> None:
+    @app.get("/installer", include_in_schema=False)
+    def installer_page() -> HTMLResponse:
+        return HTMLResponse((STATIC / "installer.html").read_text(encoding="utf-8"))
+
+    @app.get("/installer/{asset}", include_in_schema=False)
+    def installer_asset(asset: str) -> Response:
+        media = _ASSETS.get(asset)
+        if media is None:
+            return Response("not found", status_code=404, media_type="text/plain")
+        return Response((STATIC / asset).read_bytes(), media_type=media)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/installer")
