@@ -10,3 +10,4 @@ from decoders.vendors import dragino  # noqa: F401
 from decoders.vendors import elsys  # noqa: F401
 from decoders.vendors import generic  # noqa: F401
 from decoders.vendors import milesight  # noqa: F401
+from decoders.vendors import sensecap  # noqa: F401
