@@ -265,7 +265,7 @@ def network() -> Json:
     _radio(b, "snr", "Worst SNR per device", agg="min", desc="Minimum SNR. DE: Schlechtester SNR.")
     b.row("Batteries — Batterien")
     batteries: list[tuple[Q, Json | None]] = [(Q.BATTERY, LOW_BAD), (Q.BATTERY_VOLTAGE, None)]
-    for q, th in batteries:
+    for q, level in batteries:
         b.add(
             "bargauge",
             f"{q.value.replace('_', ' ').capitalize()} per device",
@@ -279,7 +279,7 @@ def network() -> Json:
             desc=description(q, "Last report per device."),
             unit=unit_of(q),
             options=BARGAUGE,
-            th=th,
+            th=level,
             minimum=0,
             maximum=100 if q is Q.BATTERY else None,
         )
