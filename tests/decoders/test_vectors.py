@@ -29,17 +29,21 @@ def reading_diff(expected: Sequence[Mapping[str, Any]], actual: Iterable[Reading
     diffs: list[str] = []
     for exp in expected:
         q, value, sensor = str(exp["quantity"]), float(exp["value"]), str(exp.get("sensor", ""))
+        when = exp.get("time")  # optional: the device's own time, ISO 8601
         for i, r in enumerate(left):
             if (
                 str(r.quantity) == q
                 and r.sensor == sensor
                 and math.isclose(r.value, value, rel_tol=1e-9, abs_tol=1e-12)
+                and (when is None or (r.time is not None and r.time.isoformat() == str(when)))
             ):
                 del left[i]
                 break
         else:
-            diffs.append(f"missing reading {q}={value} sensor={sensor!r}")
-    diffs.extend(f"unexpected reading {r.quantity}={r.value} sensor={r.sensor!r}" for r in left)
+            diffs.append(f"missing reading {q}={value} sensor={sensor!r} time={when}")
+    diffs.extend(
+        f"unexpected reading {r.quantity}={r.value} sensor={r.sensor!r} time={r.time}" for r in left
+    )
     return diffs
 
 

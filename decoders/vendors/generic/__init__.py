@@ -1,3 +1,3 @@
 """Vendor-neutral payload formats: Cayenne LPP, SenML (CBOR and JSON)."""
 
-from decoders.vendors.generic import cayenne_lpp  # noqa: F401
+from decoders.vendors.generic import cayenne_lpp, senml  # noqa: F401
