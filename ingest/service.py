@@ -88,6 +88,14 @@ class IngestService:
         self._processed = 0
         self._sink_down = False
         m.STATE.buffer_limit = settings.storage.buffer_max_points
+        from ingest.refill import Watermarks
+
+        self.watermarks = Watermarks(self.buffer.path.parent / "state.db")
+        self.refilled = 0
+        self._refill_lock = threading.Lock()
+        self._refill_threads: list[threading.Thread] = []
+        #: HTTP transport for the TTS Storage Integration client (tests inject a stand-in)
+        self._refill_transport: Any = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -109,8 +117,56 @@ class IngestService:
             else:
                 from ingest.transport.mqtt import MqttTransport
 
-                self._transport = MqttTransport(self.settings.mqtt, self.feed)
+                self._transport = MqttTransport(
+                    self.settings.mqtt, self.feed, on_connect=self._on_mqtt_connect
+                )
             self._transport.start()
+        if self.settings.tts.enabled:
+            self.trigger_refill("start")
+
+    # -- gap refill (The Things Stack Storage Integration) ------------------------------
+
+    def _on_mqtt_connect(self, reconnect: bool) -> None:
+        if reconnect and self.settings.tts.enabled:
+            self.trigger_refill("reconnect")
+
+    def trigger_refill(self, why: str) -> threading.Thread | None:
+        """Fetch what TTS stored after our watermarks, in the background (one at a time)."""
+        if not self._refill_lock.acquire(blocking=False):
+            return None
+
+        def run() -> None:
+            from datetime import UTC, datetime, timedelta
+
+            from ingest.refill import TtsStorageClient, refill
+
+            try:
+                tts = self.settings.tts
+                max_age = timedelta(hours=tts.max_age_hours)
+                apps = self.watermarks.get()
+                for app in tts.applications:
+                    apps.setdefault(app, datetime.now(UTC) - max_age)
+                if not apps:
+                    log.info("gap refill (%s): no TTS application known yet", why)
+                    return
+                client = TtsStorageClient(tts, transport=self._refill_transport)
+                try:
+                    n = refill(
+                        client, self.feed, applications=apps, tenant=tts.tenant, max_age=max_age
+                    )
+                finally:
+                    client.close()
+                self.refilled += n
+                log.info("gap refill (%s): %d uplinks fetched from The Things Stack", why, n)
+            except Exception as exc:
+                log.error("gap refill (%s) failed: %s", why, exc)
+            finally:
+                self._refill_lock.release()
+
+        t = threading.Thread(target=run, name="tts-refill", daemon=True)
+        t.start()
+        self._refill_threads.append(t)
+        return t
 
     @property
     def transport(self) -> _Transport | None:
@@ -121,6 +177,8 @@ class IngestService:
         if self._transport is not None:
             self._transport.stop()
         deadline = time.monotonic() + flush_timeout
+        for t in self._refill_threads:
+            t.join(timeout=max(0.1, deadline - time.monotonic()))
         while self._processed < self._received and time.monotonic() < deadline:
             time.sleep(0.01)
         while self.buffer.depth and not self._sink_down and time.monotonic() < deadline:
@@ -130,6 +188,7 @@ class IngestService:
         for t in self._threads:
             t.join(timeout=5)
         self.buffer.close()
+        self.watermarks.close()
 
     def feed(self, raw: RawMessage) -> None:
         """Hand one message to the processor (the MQTT callback calls this)."""
@@ -231,6 +290,14 @@ class IngestService:
             if r.record is not None and r.record.status == "error":
                 m.DECODE_ERRORS.labels(model=r.model_id or "unknown").inc()
         self._update_registry(results)
+        marks: dict[str, Any] = {}
+        for r in results:
+            rec = r.record
+            if rec is not None and rec.source == "tts":
+                if rec.application not in marks or rec.received_at > marks[rec.application]:
+                    marks[rec.application] = rec.received_at
+        if marks:
+            self.watermarks.advance(marks)
         return results
 
     def _update_registry(self, results: Sequence[ProcessResult]) -> None:

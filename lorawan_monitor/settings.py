@@ -164,7 +164,17 @@ class TtsSettings(BaseModel):
 
     api_url: str | None = None  # e.g. https://eu1.cloud.thethings.network/api/v3
     api_key: SecretStr | None = None
+    #: application ids to refill; empty = those seen in uplinks
     applications: list[str] = Field(default_factory=list)
+    #: tenant id as it appears in MQTT topics (``ttn`` on The Things Network; empty on Open Source)
+    tenant: str = "ttn"
+    #: how far back a refill may reach (the Storage Integration keeps 30 days on TTS Cloud)
+    max_age_hours: float = Field(24.0, gt=0)
+    page_size: int = Field(1000, ge=1, le=10000)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.api_url and self.api_key)
 
 
 class Settings(BaseSettings):

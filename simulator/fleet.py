@@ -218,6 +218,12 @@ def _wrap(
     )
 
 
+def device_tag(dev: VirtualDevice) -> str:
+    """The ``device`` tag the service gives this device's points: the TTS device id, or
+    for ChirpStack the DevEUI (lower-case hex; the device name there is editable)."""
+    return dev.name if dev.network == "tts" else dev.dev_eui.lower()
+
+
 def uplink(dev: VirtualDevice, t: datetime, f_cnt: int, rng: random.Random) -> SimMessage:
     """One uplink of one device at time ``t``."""
     ns = _ns(t)
@@ -277,12 +283,16 @@ def uplink(dev: VirtualDevice, t: datetime, f_cnt: int, rng: random.Random) -> S
         payload = bytes(rng.randrange(256) for _ in range(rng.randint(1, 7)))
         topic, body = _wrap(dev, t, f_cnt, 2, payload)
         return SimMessage(
-            topic=topic, payload=body, device=dev.name, outcome="rejected", reason="payload_length"
+            topic=topic,
+            payload=body,
+            device=device_tag(dev),
+            outcome="rejected",
+            reason="payload_length",
         )
     return SimMessage(
         topic=topic,
         payload=body,
-        device=dev.name,
+        device=device_tag(dev),
         expected=tuple(Expected(quantity=qn, sensor=s, value=v, time_ns=ns) for qn, s, v in exp),
     )
 

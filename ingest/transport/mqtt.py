@@ -42,9 +42,12 @@ class MqttTransport:
         on_message: Callable[[RawMessage], None],
         *,
         client_factory: ClientFactory = mqtt.Client,
+        on_connect: Callable[[bool], None] | None = None,
     ) -> None:
         self.settings = settings
         self._on_message_cb = on_message
+        #: called after every successful (re)connect with "this is a reconnect"
+        self._on_connect_cb = on_connect
         self.v5 = settings.protocol_version() == 5
         self.client = client_factory(
             CallbackAPIVersion.VERSION2,
@@ -151,8 +154,11 @@ class MqttTransport:
                 "resumed" if session else "new",
                 ", ".join(topics),
             )
+        reconnect = self._was_connected
         self._was_connected = True
         self._down_logged = False
+        if self._on_connect_cb is not None:
+            self._on_connect_cb(reconnect)
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any

@@ -53,7 +53,7 @@ def test_simulated_uplinks_land_in_influxdb_exactly_once(
         expected = expected_points(messages)
         got = influx_points(influxd, influx_db, {k[0] for k in expected})
         d = diff(expected, got)
-        assert d["missing"] == 0 and d["extra"] == 0 and d["n_wrong"] == 0, d
+        assert d["missing"] == 0 and d["extra"] == 0 and d["n_wrong"] == 0, repr(d)
         # one radio-metadata point per uplink, decodable or not
         assert count_points(influxd, influx_db, "lorawan_uplink", "f_cnt") == len(uplinks)
 
