@@ -10,4 +10,6 @@ from decoders.vendors import dragino  # noqa: F401
 from decoders.vendors import elsys  # noqa: F401
 from decoders.vendors import generic  # noqa: F401
 from decoders.vendors import milesight  # noqa: F401
+from decoders.vendors import parametric  # noqa: F401
 from decoders.vendors import sensecap  # noqa: F401
+from decoders.vendors import terabee  # noqa: F401
