@@ -58,6 +58,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeEngine
 
 from lorawan_monitor.errors import ConfigError, SinkUnavailableError, UnknownDeviceError
 from storage.registry_base import DeviceMeta, DeviceStatus, JournalEntry, UplinkRecord
@@ -85,6 +86,22 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class FastJson(TypeDecorator[Any]):
+    """JSON; on SQLite serialised here with orjson (the generic JSON type is slower)."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        return dialect.type_descriptor(Text() if dialect.name == "sqlite" else JSON())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return _json(value) if value is not None and dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
 _md = MetaData()
 _TS = UtcDateTime()
 devices = Table(
@@ -99,8 +116,8 @@ devices = Table(
     Column("expected_interval_s", Integer),
     Column("public", Boolean),
     Column("notes", Text),
-    Column("variables", JSON),
-    Column("tags", JSON),
+    Column("variables", FastJson),
+    Column("tags", FastJson),
     Column("first_seen", _TS),
     Column("last_seen", _TS),
     Column("uplink_count", BigInteger),
@@ -115,7 +132,7 @@ devices = Table(
     *(Column(n, Float) for n in ("last_battery_voltage", "rssi", "snr")),
     Column("spreading_factor", Integer),
     Column("gateway_count", Integer),
-    Column("last_readings", JSON),
+    Column("last_readings", FastJson),
     Column("overdue_after", _TS),
     Column("pending_error_uplink_id", String(200)),
     Column("pending_error", Text),
@@ -132,8 +149,8 @@ journal = Table(
     Column("status", String(20)),
     Column("model_id", String(100)),
     Column("error", Text),
-    Column("decoded", JSON),
-    Column("gateways", JSON),
+    Column("decoded", FastJson),
+    Column("gateways", FastJson),
     Column("uplink_id", String(200)),
 )
 _META_FIELDS = (
@@ -221,7 +238,7 @@ class SqlRegistry:
         if journal_per_device < 0:
             raise ConfigError("journal_per_device must be >= 0")
         self._n = journal_per_device
-        self._trim_every = max(1, journal_per_device // 10)
+        self._trim_every = max(1, journal_per_device // 4)
         self._since_trim: dict[str, int] = {}
         self._lock = threading.Lock()  # one writer per process (SQLite :memory: shares a conn)
         self.engine = create_registry_engine(dsn)
@@ -281,7 +298,7 @@ class SqlRegistry:
         recs = sorted(records, key=lambda r: r.received_at)
         keys = sorted({r.device_key for r in recs})
         new = {r.device_key: _identity(r) for r in reversed(recs)}
-        ids = list({r.uplink_id for r in recs if r.uplink_id})
+        ids = {r.uplink_id for r in recs if r.uplink_id}
         with self._lock, self._tx(write=True) as conn:
             rows = self._lock_rows(conn, keys, new)
             # an uplink is (device, uplink_id, received_at): ChirpStack v3 ids are
@@ -290,9 +307,11 @@ class SqlRegistry:
             if ids:
                 j = journal.c
                 q = select(j.device_key, j.uplink_id, j.received_at).where(
-                    j.uplink_id.in_(ids), j.device_key.in_(keys)
+                    j.device_key.in_(keys),
+                    j.received_at >= recs[0].received_at,
+                    j.received_at <= recs[-1].received_at,
                 )
-                seen = {(k, u, t) for k, u, t in conn.execute(q)}
+                seen = {(k, u, t) for k, u, t in conn.execute(q) if u in ids}
             entries: list[dict[str, Any]] = []
             changed: set[str] = set()
             for r in recs:

@@ -14,6 +14,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,6 +52,19 @@ def _as_postgres(argv: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
 
 
+def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """The port opens before recovery ends ("the database system is starting up")."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            psycopg.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres").close()
+            return
+        except psycopg.OperationalError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
     workdir = Path(tempfile.mkdtemp(prefix="lm-pg-"))
@@ -80,6 +94,7 @@ def postgres() -> Iterator[Postgres]:
         )
         try:
             wait_port(port, timeout=30, proc=proc)
+            _wait_ready(port, proc)
             yield Postgres(port=port, workdir=workdir, proc=proc)
         finally:
             proc.terminate()  # SIGTERM = smart shutdown; sessions are closed by now

