@@ -10,6 +10,7 @@ from decoders.vendors import dragino  # noqa: F401
 from decoders.vendors import elsys  # noqa: F401
 from decoders.vendors import generic  # noqa: F401
 from decoders.vendors import milesight  # noqa: F401
+from decoders.vendors import nwave  # noqa: F401
 from decoders.vendors import parametric  # noqa: F401
 from decoders.vendors import sensecap  # noqa: F401
 from decoders.vendors import terabee  # noqa: F401
