@@ -1,0 +1,244 @@
+"""Shared helpers for the envelope parsers: strict, cheap field access on untrusted JSON.
+
+Every helper raises :class:`EnvelopeError` with a message naming the field
+("TTS uplink: uplink_message.frm_payload is not base64"); foreign exceptions are
+chained with ``raise ... from exc``. The parsers build plain dicts and hand them to the
+pydantic ``Uplink`` / ``DeviceEvent`` models once, so type validation of the leaves
+(rssi, snr, ...) happens in pydantic-core, not in Python.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
+
+import orjson
+from pydantic import ValidationError
+
+from ingest.models import DeviceEvent, Uplink
+from lorawan_monitor.errors import EnvelopeError
+
+Parsed = Uplink | DeviceEvent
+JsonObj = dict[str, Any]
+M = TypeVar("M", Uplink, DeviceEvent)
+
+_HEX16 = re.compile(r"[0-9A-Fa-f]{16}")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+#: TTN Device Repository id: ``brand/model``, lower case
+_MODEL_ID = re.compile(r"[a-z0-9][a-z0-9_.-]*/[a-z0-9][a-z0-9_.-]*")
+
+
+class Envelope(Protocol):
+    """One network server's envelope: parse(topic, payload) -> Uplink | DeviceEvent."""
+
+    def __call__(self, topic: str, payload: bytes, received: float | None = None) -> Parsed: ...
+
+
+def load_object(payload: bytes, label: str) -> JsonObj:
+    """Parse JSON and require an object at the top."""
+    try:
+        msg = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise EnvelopeError(f"{label}: not valid JSON ({exc})") from exc
+    if type(msg) is not dict:
+        raise EnvelopeError(f"{label}: expected a JSON object, got {type(msg).__name__}")
+    return msg
+
+
+def sub(parent: JsonObj, key: str, label: str) -> JsonObj:
+    """An optional nested object; missing or null gives ``{}``."""
+    value = parent.get(key)
+    if value is None:
+        return {}
+    if type(value) is not dict:
+        raise EnvelopeError(f"{label}: {key} must be an object, got {type(value).__name__}")
+    return value
+
+
+def req_sub(parent: JsonObj, key: str, label: str) -> JsonObj:
+    value = parent.get(key)
+    if type(value) is not dict:
+        if value is None:
+            raise EnvelopeError(f"{label}: missing {key}")
+        raise EnvelopeError(f"{label}: {key} must be an object, got {type(value).__name__}")
+    return value
+
+
+def items(parent: JsonObj, key: str, label: str) -> list[Any]:
+    value = parent.get(key)
+    if value is None:
+        return []
+    if type(value) is not list:
+        raise EnvelopeError(f"{label}: {key} must be a list, got {type(value).__name__}")
+    return value
+
+
+def req_str(parent: JsonObj, key: str, label: str) -> str:
+    value = parent.get(key)
+    if type(value) is not str or not value:
+        if value is None or value == "":
+            raise EnvelopeError(f"{label}: missing {key}")
+        raise EnvelopeError(f"{label}: {key} must be a string, got {type(value).__name__}")
+    return value
+
+
+def opt_str(parent: JsonObj, key: str, label: str) -> str | None:
+    value = parent.get(key)
+    if value is None or value == "":
+        return None
+    if type(value) is not str:
+        raise EnvelopeError(f"{label}: {key} must be a string, got {type(value).__name__}")
+    return value
+
+
+def to_int(value: Any, what: str, label: str) -> int:
+    """An integer given as number or (64-bit, TTS/protojson) as decimal string."""
+    if type(value) is int:
+        return value
+    if type(value) is str:
+        try:
+            return int(value)
+        except ValueError as exc:
+            raise EnvelopeError(f"{label}: {what} is not an integer: {value!r}") from exc
+    if type(value) is float and value.is_integer():
+        return int(value)
+    raise EnvelopeError(f"{label}: {what} must be an integer, got {type(value).__name__}")
+
+
+def opt_int(parent: JsonObj, key: str, label: str, default: int | None = 0) -> int | None:
+    value = parent.get(key)
+    if value is None:
+        return default
+    return to_int(value, key, label)
+
+
+def b64(value: Any, what: str, label: str) -> bytes:
+    """Standard base64 with padding; missing/null/"" is empty."""
+    if value is None or value == "":
+        return b""
+    if type(value) is bytes:  # protobuf messages carry the bytes themselves
+        return value
+    if type(value) is not str:
+        raise EnvelopeError(f"{label}: {what} must be a base64 string, got {type(value).__name__}")
+    try:
+        return binascii.a2b_base64(value, strict_mode=True)
+    except (binascii.Error, ValueError) as exc:
+        raise EnvelopeError(f"{label}: {what} is not base64 ({exc})") from exc
+
+
+def timestamp(value: Any, what: str, label: str) -> datetime:
+    """RFC 3339 with an offset (``Z`` or ``+00:00``), 0-9 fractional digits."""
+    if type(value) is datetime:  # from a protobuf Timestamp
+        return value
+    if type(value) is not str:
+        raise EnvelopeError(f"{label}: {what} must be an RFC 3339 string, got {value!r}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise EnvelopeError(f"{label}: {what} is not an RFC 3339 time: {value!r}") from exc
+    if parsed.tzinfo is None:
+        raise EnvelopeError(f"{label}: {what} has no UTC offset: {value!r}")
+    return parsed
+
+
+def from_unix(received: float | None, label: str) -> datetime:
+    if received is None:
+        raise EnvelopeError(f"{label}: no server time in the message and no receive time given")
+    return datetime.fromtimestamp(received, UTC)
+
+
+def duration(value: Any, what: str, label: str) -> float | None:
+    """Protobuf JSON duration ``"0.066816s"`` -> seconds."""
+    if value is None:
+        return None
+    if type(value) is str and value.endswith("s"):
+        try:
+            return float(value[:-1])
+        except ValueError:
+            pass
+    raise EnvelopeError(f"{label}: {what} is not a duration: {value!r}")
+
+
+def eui(value: Any, what: str, label: str) -> str:
+    """16 hex characters -> upper case."""
+    if type(value) is not str or not _HEX16.fullmatch(value):
+        raise EnvelopeError(f"{label}: {what} is not a 16-digit hex EUI: {value!r}")
+    return value.upper()
+
+
+def is_uuid(value: str) -> bool:
+    return _UUID.fullmatch(value) is not None
+
+
+def model_id_like(value: str | None) -> str | None:
+    """``value`` when it is a Device Repository id ``brand/model`` (lower case), else None."""
+    if value and _MODEL_ID.fullmatch(value):
+        return value
+    return None
+
+
+def location(loc: Any) -> JsonObj:
+    """Gateway coordinates as Gateway fields; (0, 0) and missing are dropped."""
+    if type(loc) is not dict:
+        return {}
+    lat, lon = loc.get("latitude"), loc.get("longitude")
+    if lat is None or lon is None or (lat == 0 and lon == 0):
+        return {}
+    return {"latitude": lat, "longitude": lon, "altitude": loc.get("altitude")}
+
+
+def lora_data_rate(sf: int | None, bw: int | None, frequency: int | None) -> int | None:
+    """Regional DR index from SF/BW (RP002): US902-928 uplinks (902-915 MHz) use DR0=SF10;
+    every other region uses DR0..5 = SF12..SF7 at 125 kHz, DR6 = SF7/250 kHz (EU, AS) or
+    SF8/500 kHz (AU). None when it cannot be told."""
+    if sf is None or bw is None:
+        return None
+    us = frequency is not None and 902_000_000 <= frequency < 915_000_000
+    if bw == 125_000:
+        if us:
+            return 10 - sf if 7 <= sf <= 10 else None
+        return 12 - sf if 7 <= sf <= 12 else None
+    if bw == 250_000 and sf == 7 and not us:
+        return 6
+    if bw == 500_000 and sf == 8:
+        return 4 if us else 6
+    return None
+
+
+def lora_from_data_rate(dr: int | None, frequency: int | None) -> tuple[int, int] | None:
+    """(SF, BW) for a DR index where the band is known from the frequency (EU863-870 only)."""
+    if dr is None or frequency is None or not 863_000_000 <= frequency <= 870_000_000:
+        return None
+    if 0 <= dr <= 5:
+        return 12 - dr, 125_000
+    if dr == 6:
+        return 7, 250_000
+    return None
+
+
+def coding_rate(value: Any) -> str | None:
+    """``"4/5"`` as is; ChirpStack enum names ``CR_4_5`` -> ``"4/5"``."""
+    if type(value) is not str or not value:
+        return None
+    if value.startswith("CR_"):
+        parts = value[3:].split("_")
+        return "/".join(parts) if len(parts) == 2 else None
+    return value
+
+
+def build(model: type[M], fields: JsonObj, label: str) -> M:
+    """Validate once in pydantic; its errors become one EnvelopeError."""
+    try:
+        return model(**fields)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise EnvelopeError(f"{label}: invalid {where}: {err['msg']}") from exc
+
+
+def check_same(topic_value: str, payload_value: str, what: str, field: str, label: str) -> None:
+    """The topic and the payload must name the same thing (case-insensitive)."""
+    if topic_value != payload_value and topic_value.lower() != payload_value.lower():
+        raise EnvelopeError(f"{label}: topic {what} {topic_value!r} != {field} {payload_value!r}")
