@@ -35,7 +35,7 @@ def by_local_day(items: list[tuple[datetime, float]]) -> dict[date, list[float]]
     return out
 
 
-def pick(rows: list[Row], **kw: str) -> list[Row]:
+def pick(rows: list[Row], **kw: object) -> list[Row]:
     return [r for r in rows if all(getattr(r, k) == v for k, v in kw.items())]
 
 
