@@ -425,3 +425,14 @@ def test_stray_js_file_is_reported(tmp_path: Path, caplog: pytest.LogCaptureFixt
         reg = load_codecs(folder)
     assert "buggy/junk" not in reg
     assert any("junk.js is not listed in codecs.yaml" in r.getMessage() for r in caplog.records)
+
+
+def test_one_timeout_is_retried_once() -> None:
+    # loops on its first call only (an implicit global remembers); the retry succeeds
+    d = inline(
+        "function decodeUplink(i) {\n"
+        "  if (!globalThis.looped) { globalThis.looped = true; while (true) {} }\n"
+        "  return {data: {ok: 1}};\n}",
+        timeout_ms=50,
+    )
+    assert d.decode(b"", 1) == {"ok": 1}
