@@ -5,7 +5,7 @@ SHELL := /bin/bash
 UV_VERSION := 0.13.9
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := mosquitto influxdb chromium postgresql
+APT_PACKAGES := mosquitto influxdb chromium postgresql docker-compose
 UV := python3 -m uv
 
 .PHONY: help deps deps-system venv test test-fast lint format bench demo clean
@@ -29,6 +29,10 @@ deps-system:
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
+	@# docker-compose 1.29 validates docker-compose.yml offline (tests/dashboards/test_compose.py);
+	@# --no-install-recommends: it needs no Docker engine for `config`
+	@command -v docker-compose >/dev/null || { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; }
 
 venv:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install -q "uv==$(UV_VERSION)"

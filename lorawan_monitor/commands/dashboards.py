@@ -17,7 +17,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p = sub.add_parser("dashboards", help="generate the Grafana dashboards or push them to Grafana")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
 
-    gen = actions.add_parser("generate", help="write dashboards/json/*.json")
+    gen = actions.add_parser(
+        "generate", help="write dashboards/json/*.json and .env.example (in a checkout)"
+    )
     gen.add_argument("--dir", type=Path, default=None, help="output folder (default: the repo's)")
     gen.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 if the files are stale"
@@ -39,16 +41,24 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run_generate(args: argparse.Namespace) -> int:
+    from dashboards import env_example
     from dashboards.generate import JSON_DIR, stale, write_all
 
     directory: Path = args.dir or JSON_DIR
+    # .env.example only in a source checkout (it is generated from the compose files too)
+    with_env = args.dir is None and env_example.COMPOSE_FILES[0].is_file()
     if args.check:
-        out = stale(directory)
+        out = [str(directory / name) for name in stale(directory)]
+        env = env_example.ENV_EXAMPLE
+        if with_env and (not env.is_file() or env.read_text("utf-8") != env_example.render()):
+            out.append(str(env))
         for name in out:
-            sys.stderr.write(f"stale: {directory / name}\n")
+            sys.stderr.write(f"stale: {name}\n")
         return 1 if out else 0
     for path in write_all(directory):
         sys.stdout.write(f"wrote {path}\n")
+    if with_env and env_example.write():
+        sys.stdout.write(f"wrote {env_example.ENV_EXAMPLE}\n")
     return 0
 
 
