@@ -13,7 +13,8 @@ Public surface::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
 from decoders import vendors as _vendors  # noqa: F401  (registers every native decoder)
 from decoders.base import Decoder, DecodeResult, Field, Normalized, Reading
@@ -30,11 +31,19 @@ def decode(
     variables: Mapping[str, Any] | None = None,
     *,
     registry: DecoderRegistry = NATIVE,
+    recv_time: datetime | None = None,
 ) -> DecodeResult:
-    """Decode and normalize one payload. Raises only DecodeError subclasses."""
+    """Decode and normalize one payload. Raises only DecodeError subclasses.
+
+    ``recv_time`` (the network server's receive time) reaches decoders that declare
+    ``takes_recv_time = True`` (JavaScript codecs: TS013 ``recvTime``).
+    """
     decoder = registry.get(model_id)
     try:
-        decoded = decoder.decode(payload, f_port, variables)
+        if recv_time is not None and getattr(decoder, "takes_recv_time", False):
+            decoded = cast(Any, decoder).decode(payload, f_port, variables, recv_time=recv_time)
+        else:
+            decoded = decoder.decode(payload, f_port, variables)
     except DecodeError:
         raise
     except Exception as exc:  # a decoder bug must still look like a decode failure

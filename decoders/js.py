@@ -156,6 +156,8 @@ class JsCodecDecoder(Decoder):
 
     model_ids: ClassVar[tuple[str, ...]] = ()
     kind: ClassVar[str] = "javascript"
+    #: decoders.decode(..., recv_time=...) passes the receive time on (TS013 recvTime)
+    takes_recv_time: ClassVar[bool] = True
     common_keys: ClassVar[bool] = True
 
     def __init__(

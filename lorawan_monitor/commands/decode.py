@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from decoders import NATIVE, DecodeError, DecodeResult, DecoderRegistry, decode
+from decoders import NATIVE, DecodeError, DecoderRegistry, decode
 from decoders.quantities import CATALOGUE
 
 _HEX_JUNK = re.compile(r"[\s:,_-]|0x", re.IGNORECASE)
@@ -145,10 +145,9 @@ def run(args: argparse.Namespace) -> int:
     }
     code = 0
     try:
-        if recv_time is not None:
-            result = _decode_at(registry, args.model, payload, args.fport, variables, recv_time)
-        else:
-            result = decode(args.model, payload, args.fport, variables, registry=registry)
+        result = decode(
+            args.model, payload, args.fport, variables, registry=registry, recv_time=recv_time
+        )
     except DecodeError as exc:
         out["error"] = str(exc)
         out["error_type"] = type(exc).__name__
@@ -167,22 +166,3 @@ def run(args: argparse.Namespace) -> int:
         out["warnings"] = list(result.warnings)
     sys.stdout.write(json.dumps(out, indent=2, ensure_ascii=False, default=str) + "\n")
     return code
-
-
-def _decode_at(
-    registry: DecoderRegistry,
-    model: str,
-    payload: bytes,
-    f_port: int,
-    variables: dict[str, Any],
-    recv_time: datetime,
-) -> DecodeResult:
-    """decode() with a receive time for JavaScript codecs (native decoders ignore it)."""
-    from decoders.js import JsCodecDecoder
-
-    decoder = registry.get(model)
-    if not isinstance(decoder, JsCodecDecoder):
-        return decode(model, payload, f_port, variables, registry=registry)
-    decoded = decoder.decode(payload, f_port, variables, recv_time=recv_time)
-    n = decoder.normalize(decoded)
-    return DecodeResult(model_id=model, decoded=decoded, readings=n.readings, warnings=n.warnings)

@@ -436,3 +436,10 @@ def test_one_timeout_is_retried_once() -> None:
         timeout_ms=50,
     )
     assert d.decode(b"", 1) == {"ok": 1}
+
+
+def test_decode_passes_recv_time_to_js_codecs_only(registry: DecoderRegistry) -> None:
+    js = decode("acme/th", bytes.fromhex("00D7500BB8"), 1, registry=registry, recv_time=T0)
+    assert js.decoded["recv_year"] == 2024
+    native = decode("example/thermometer", bytes.fromhex("08660BC4"), 1, recv_time=T0)
+    assert native.decoded == {"temperature": 21.5, "battery_mv": 3012}
