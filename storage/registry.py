@@ -23,212 +23,37 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime
 from typing import Any, cast
 
-import orjson
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Boolean,
-    Column,
-    DateTime,
-    Dialect,
-    Float,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    Text,
-    TypeDecorator,
     bindparam,
-    create_engine,
     delete,
-    event,
     func,
     or_,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import StaticPool
-from sqlalchemy.types import TypeEngine
 
 from lorawan_monitor.errors import ConfigError, SinkUnavailableError, UnknownDeviceError
+from storage.migrations import (
+    META_FIELDS,
+    STATUS_COLS,
+    WRITE,
+    create_registry_engine,
+    devices,
+    journal,
+    overdue_after,
+    upgrade,
+)
 from storage.registry_base import DeviceMeta, DeviceStatus, JournalEntry, UplinkRecord
 
-MIGRATIONS = Path(__file__).with_name("migrations")
+__all__ = ["SqlRegistry", "create_registry_engine", "upgrade"]
 _BATTERY = "battery"
 _BATTERY_VOLTAGE = "battery_voltage"
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes on both dialects (SQLite keeps naive UTC text)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class FastJson(TypeDecorator[Any]):
-    """JSON; on SQLite serialised here with orjson (the generic JSON type is slower)."""
-
-    impl = JSON
-    cache_ok = True
-
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        return dialect.type_descriptor(Text() if dialect.name == "sqlite" else JSON())
-
-    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        return _json(value) if value is not None and dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
-        return orjson.loads(value) if isinstance(value, str | bytes) else value
-
-
-_md = MetaData()
-_TS = UtcDateTime()
-devices = Table(
-    "devices",
-    _md,
-    Column("device_key", String(200), primary_key=True),
-    *(Column(n, String(200)) for n in ("dev_eui", "device_id", "application", "source")),
-    *(Column(n, String(200)) for n in ("device_name", "device_profile", "uplink_model_id")),
-    *(Column(n, String(200)) for n in ("name", "category", "site", "model_override")),
-    Column("latitude", Float),
-    Column("longitude", Float),
-    Column("expected_interval_s", Integer),
-    Column("public", Boolean),
-    Column("notes", Text),
-    Column("variables", FastJson),
-    Column("tags", FastJson),
-    Column("first_seen", _TS),
-    Column("last_seen", _TS),
-    Column("uplink_count", BigInteger),
-    Column("last_f_cnt", BigInteger),
-    Column("last_uplink_id", String(200)),
-    Column("fcnt_missed", BigInteger),
-    Column("fcnt_resets", Integer),
-    *(Column(n, String(100)) for n in ("last_status", "decoder")),
-    Column("last_error", Text),
-    Column("last_battery", Float),
-    Column("last_battery_at", _TS),
-    *(Column(n, Float) for n in ("last_battery_voltage", "rssi", "snr")),
-    Column("spreading_factor", Integer),
-    Column("gateway_count", Integer),
-    Column("last_readings", FastJson),
-    Column("overdue_after", _TS),
-    Column("pending_error_uplink_id", String(200)),
-    Column("pending_error", Text),
-)
-journal = Table(
-    "journal",
-    _md,
-    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
-    Column("device_key", String(200)),
-    Column("received_at", _TS),
-    Column("f_port", Integer),
-    Column("f_cnt", BigInteger),
-    Column("payload", LargeBinary),
-    Column("status", String(20)),
-    Column("model_id", String(100)),
-    Column("error", Text),
-    Column("decoded", FastJson),
-    Column("gateways", FastJson),
-    Column("uplink_id", String(200)),
-)
-_META_FIELDS = (
-    "name",
-    "category",
-    "site",
-    "latitude",
-    "longitude",
-    "model_override",
-    "expected_interval_s",
-    "public",
-    "notes",
-    "variables",
-    "tags",
-)
-#: status columns written back after a batch (everything but the key and metadata)
-_STATUS_COLS = tuple(
-    c.name for c in devices.columns if c.name != "device_key" and c.name not in _META_FIELDS
-)
-_WRITE = "registry_write"
-
-
-def _json(obj: Any) -> str:
-    return orjson.dumps(obj, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
-
-
-def _overdue_after(last_seen: datetime | None, interval: int | None) -> datetime | None:
-    return last_seen + timedelta(seconds=2 * interval) if last_seen and interval else None
-
-
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Run the registry migrations up to ``revision`` on ``engine``."""
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.connect() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
-        conn.commit()
-
-
-def create_registry_engine(dsn: str) -> Engine:
-    """An engine for ``dsn``; SQLite gets WAL, a busy timeout and cross-thread use."""
-    try:
-        url = make_url(dsn)
-    except Exception as exc:  # sqlalchemy raises ArgumentError (and ValueError for ports)
-        raise ConfigError(f"registry database URL {dsn!r} is not valid: {exc}") from exc
-    if url.get_backend_name() != "sqlite":
-        return create_engine(
-            url, json_serializer=_json, json_deserializer=orjson.loads, pool_pre_ping=True
-        )
-    memory = url.database in (None, "", ":memory:")
-    if not memory:
-        Path(url.database or "").parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(
-        url,
-        json_serializer=_json,
-        json_deserializer=orjson.loads,
-        connect_args={"check_same_thread": False, "timeout": 30},
-        poolclass=StaticPool if memory else None,
-    )
-
-    @event.listens_for(engine, "connect")
-    def _connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
-        cur = dbapi_conn.cursor()
-        if not memory:
-            cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA busy_timeout=30000")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Connection) -> None:
-        # write transactions take the write lock up front: read-modify-write stays atomic
-        write = conn.get_execution_options().get(_WRITE)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-    return engine
 
 
 class SqlRegistry:
@@ -251,7 +76,7 @@ class SqlRegistry:
         self._set_status = (
             update(devices)
             .where(devices.c.device_key == bindparam("k"))
-            .values({c: bindparam(c) for c in _STATUS_COLS})
+            .values({c: bindparam(c) for c in STATUS_COLS})
         )
         keep = (
             select(journal.c.id)
@@ -270,7 +95,7 @@ class SqlRegistry:
         try:
             with self.engine.connect() as conn:
                 if write:
-                    conn.execution_options(**{_WRITE: True})
+                    conn.execution_options(**{WRITE: True})
                 with conn.begin():
                     yield conn
         except SQLAlchemyError as exc:
@@ -379,7 +204,7 @@ class SqlRegistry:
     # -- metadata ----------------------------------------------------------------------
 
     def device_meta(self, device_key: str) -> DeviceMeta | None:
-        cols = [devices.c[f] for f in _META_FIELDS]
+        cols = [devices.c[f] for f in META_FIELDS]
         with self._tx() as conn:
             row = conn.execute(select(*cols).where(devices.c.device_key == device_key)).first()
         return _meta(row._mapping) if row else None
@@ -387,7 +212,7 @@ class SqlRegistry:
     def update_meta(
         self, device_key: str, meta: DeviceMeta, *, create: bool = False
     ) -> DeviceStatus:
-        values = {f: getattr(meta, f) for f in _META_FIELDS if getattr(meta, f) is not None}
+        values = {f: getattr(meta, f) for f in META_FIELDS if getattr(meta, f) is not None}
         with self._lock, self._tx(write=True) as conn:
             exists = conn.execute(
                 select(devices.c.device_key).where(devices.c.device_key == device_key)
@@ -397,7 +222,7 @@ class SqlRegistry:
             new = {device_key: _identity_from_key(device_key)}
             st = self._lock_rows(conn, [device_key], new)[device_key]
             st.update(values)
-            st["overdue_after"] = _overdue_after(st["last_seen"], st["expected_interval_s"])
+            st["overdue_after"] = overdue_after(st["last_seen"], st["expected_interval_s"])
             values["overdue_after"] = st["overdue_after"]
             conn.execute(update(devices).where(devices.c.device_key == device_key).values(values))
         return _status(st)
@@ -538,7 +363,7 @@ def _apply(st: dict[str, Any], r: UplinkRecord) -> tuple[str, str | None]:
                 st["last_battery"], st["last_battery_at"] = float(v), r.received_at
             elif q == _BATTERY_VOLTAGE or (q == "voltage" and s == "battery"):
                 st["last_battery_voltage"] = float(v)
-    st["overdue_after"] = _overdue_after(r.received_at, st["expected_interval_s"])
+    st["overdue_after"] = overdue_after(r.received_at, st["expected_interval_s"])
     return status, error
 
 
@@ -559,11 +384,11 @@ def _entry(r: UplinkRecord, status: str, error: str | None) -> dict[str, Any]:
 
 
 def _status_params(st: Mapping[str, Any]) -> dict[str, Any]:
-    return {"k": st["device_key"], **{c: st[c] for c in _STATUS_COLS}}
+    return {"k": st["device_key"], **{c: st[c] for c in STATUS_COLS}}
 
 
 def _meta(m: Mapping[Any, Any]) -> DeviceMeta:
-    return DeviceMeta(**{f: m[f] for f in _META_FIELDS})
+    return DeviceMeta(**{f: m[f] for f in META_FIELDS})
 
 
 def _status(m: Mapping[Any, Any]) -> DeviceStatus:

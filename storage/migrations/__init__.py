@@ -1,0 +1,205 @@
+"""The registry schema as the code sees it, and the tools to bring a database to it.
+
+The migrations in ``versions/`` own the schema (alembic; ``upgrade()`` runs them up to
+head). The tables below mirror the head revision for SQLAlchemy Core queries; a new
+column means a new revision here *and* a column below.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeEngine
+
+from lorawan_monitor.errors import ConfigError
+
+MIGRATIONS = Path(__file__).parent
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on both dialects (SQLite keeps naive UTC text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class FastJson(TypeDecorator[Any]):
+    """JSON; on SQLite serialised here with orjson (the generic JSON type is slower)."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        return dialect.type_descriptor(Text() if dialect.name == "sqlite" else JSON())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return _json(value) if value is not None and dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+_md = MetaData()
+_TS = UtcDateTime()
+devices = Table(
+    "devices",
+    _md,
+    Column("device_key", String(200), primary_key=True),
+    *(Column(n, String(200)) for n in ("dev_eui", "device_id", "application", "source")),
+    *(Column(n, String(200)) for n in ("device_name", "device_profile", "uplink_model_id")),
+    *(Column(n, String(200)) for n in ("name", "category", "site", "model_override")),
+    Column("latitude", Float),
+    Column("longitude", Float),
+    Column("expected_interval_s", Integer),
+    Column("public", Boolean),
+    Column("notes", Text),
+    Column("variables", FastJson),
+    Column("tags", FastJson),
+    Column("first_seen", _TS),
+    Column("last_seen", _TS),
+    Column("uplink_count", BigInteger),
+    Column("last_f_cnt", BigInteger),
+    Column("last_uplink_id", String(200)),
+    Column("fcnt_missed", BigInteger),
+    Column("fcnt_resets", Integer),
+    *(Column(n, String(100)) for n in ("last_status", "decoder")),
+    Column("last_error", Text),
+    Column("last_battery", Float),
+    Column("last_battery_at", _TS),
+    *(Column(n, Float) for n in ("last_battery_voltage", "rssi", "snr")),
+    Column("spreading_factor", Integer),
+    Column("gateway_count", Integer),
+    Column("last_readings", FastJson),
+    Column("overdue_after", _TS),
+    Column("pending_error_uplink_id", String(200)),
+    Column("pending_error", Text),
+)
+journal = Table(
+    "journal",
+    _md,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("device_key", String(200)),
+    Column("received_at", _TS),
+    Column("f_port", Integer),
+    Column("f_cnt", BigInteger),
+    Column("payload", LargeBinary),
+    Column("status", String(20)),
+    Column("model_id", String(100)),
+    Column("error", Text),
+    Column("decoded", FastJson),
+    Column("gateways", FastJson),
+    Column("uplink_id", String(200)),
+)
+META_FIELDS = (
+    "name",
+    "category",
+    "site",
+    "latitude",
+    "longitude",
+    "model_override",
+    "expected_interval_s",
+    "public",
+    "notes",
+    "variables",
+    "tags",
+)
+#: status columns written back after a batch (everything but the key and metadata)
+STATUS_COLS = tuple(
+    c.name for c in devices.columns if c.name != "device_key" and c.name not in META_FIELDS
+)
+#: execution option that makes a SQLite transaction ``BEGIN IMMEDIATE``
+WRITE = "registry_write"
+
+
+def _json(obj: Any) -> str:
+    return orjson.dumps(obj, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def overdue_after(last_seen: datetime | None, interval: int | None) -> datetime | None:
+    return last_seen + timedelta(seconds=2 * interval) if last_seen and interval else None
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Run the registry migrations up to ``revision`` on ``engine``."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.connect() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+        conn.commit()
+
+
+def create_registry_engine(dsn: str) -> Engine:
+    """An engine for ``dsn``; SQLite gets WAL, a busy timeout and cross-thread use."""
+    try:
+        url = make_url(dsn)
+    except Exception as exc:  # sqlalchemy raises ArgumentError (and ValueError for ports)
+        raise ConfigError(f"registry database URL {dsn!r} is not valid: {exc}") from exc
+    if url.get_backend_name() != "sqlite":
+        return create_engine(
+            url, json_serializer=_json, json_deserializer=orjson.loads, pool_pre_ping=True
+        )
+    memory = url.database in (None, "", ":memory:")
+    if not memory:
+        Path(url.database or "").parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        json_serializer=_json,
+        json_deserializer=orjson.loads,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        poolclass=StaticPool if memory else None,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
+        cur = dbapi_conn.cursor()
+        if not memory:
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        # write transactions take the write lock up front: read-modify-write stays atomic
+        write = conn.get_execution_options().get(WRITE)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
