@@ -10,7 +10,8 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from dashboards.boards_city import environment, tourism, traffic
+from dashboards.boards_city import environment
+from dashboards.boards_mobility import tourism, traffic
 from dashboards.boards_network import network
 from dashboards.grafana import Json
 
