@@ -6,6 +6,7 @@ walker, the registry meta-test and the fuzz test (which truncates every payload)
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ def vector_files() -> list[Path]:
     return sorted(VENDORS_DIR.glob("*/testdata/*.yaml"))
 
 
+@functools.cache
 def load_file(path: Path) -> tuple[str, list[Case]]:
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(doc, dict) or "model" not in doc or "cases" not in doc:
@@ -80,11 +82,17 @@ def load_file(path: Path) -> tuple[str, list[Case]]:
     return model, cases
 
 
-def all_cases() -> list[Case]:
+@functools.cache
+def _all_cases() -> tuple[Case, ...]:
     out: list[Case] = []
     for path in vector_files():
         out.extend(load_file(path)[1])
-    return out
+    return tuple(out)
+
+
+def all_cases() -> list[Case]:
+    """Every case of every vector file (parsed once per test session)."""
+    return list(_all_cases())
 
 
 def numeric_diff(expected: Any, actual: Any, path: str = "$", rel: float = 1e-9) -> list[str]:

@@ -26,7 +26,7 @@ for _case in all_cases():
     VECTOR_PAYLOADS[_case.model].append((_case.f_port, _case.payload))
 
 FUZZ = settings(
-    max_examples=120,
+    max_examples=60,
     deadline=200,  # ms per example: a decoder that is this slow on ≤64 bytes has a loop bug
     suppress_health_check=[HealthCheck.too_slow],
     derandomize=True,
