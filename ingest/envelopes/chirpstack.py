@@ -108,6 +108,8 @@ def parse(topic: str, payload: bytes, received: float | None = None) -> Parsed:
     label = "ChirpStack uplink" if event == "up" else f"ChirpStack {event}"
     if payload[:1] == b"{":
         msg = load_object(payload, label)
+    elif not payload:
+        raise EnvelopeError(f"{label}: empty message")
     else:
         msg = _from_protobuf(event, payload, label)
     info = req_sub(msg, "deviceInfo", label)
