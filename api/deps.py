@@ -26,6 +26,8 @@ from lorawan_monitor.settings import Settings
 from storage.base import TimeSeriesStore
 from storage.registry_base import Registry
 
+READ_SCHEME = "ReadKey"
+
 
 @dataclass(frozen=True, kw_only=True)
 class KeyRing:
@@ -86,15 +88,23 @@ def get_now(clock: Annotated[Callable[[], datetime], Depends(get_clock)]) -> dat
     return now if now.tzinfo else now.replace(tzinfo=UTC)
 
 
-_api_key_header = APIKeyHeader(
+_KEY_HELP = "API key (settings: LORAWAN_API__API_KEYS), header X-API-Key."
+#: two schemes for the same header, so the spec can say "reads are public" (see main.py)
+_read_key = APIKeyHeader(
     name="X-API-Key",
+    scheme_name=READ_SCHEME,
     auto_error=False,
-    description="API key (settings: LORAWAN_API__API_KEYS). Needed for edits; for reads "
-    "only when LORAWAN_API__READ_ACCESS=key.",
+    description=_KEY_HELP + " Needed for reads when LORAWAN_API__READ_ACCESS=key.",
+)
+_write_key = APIKeyHeader(
+    name="X-API-Key",
+    scheme_name="ApiKey",
+    auto_error=False,
+    description=_KEY_HELP + " Needed for edits and imports.",
 )
 
 
-def require_read(request: Request, key: Annotated[str | None, Security(_api_key_header)]) -> None:
+def require_read(request: Request, key: Annotated[str | None, Security(_read_key)]) -> None:
     settings: Settings = request.app.state.settings
     if settings.api.read_access == "public":
         return
@@ -107,7 +117,7 @@ def require_read(request: Request, key: Annotated[str | None, Security(_api_key_
         )
 
 
-def require_write(request: Request, key: Annotated[str | None, Security(_api_key_header)]) -> None:
+def require_write(request: Request, key: Annotated[str | None, Security(_write_key)]) -> None:
     ring: KeyRing = request.app.state.keyring
     if not ring.digests:
         raise ApiKeyError("edits are disabled: no API keys configured (LORAWAN_API__API_KEYS)")

@@ -14,15 +14,17 @@ import importlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 
 import lorawan_monitor
-from api.deps import KeyRing
+from api.deps import READ_SCHEME, KeyRing
 from api.errors import install_handlers
 from api.routes import decode, devices, health, metrics, quantities, readings
+from api.schemas import ErrorPublic, ParameterErrorPublic
 from decoders.registry import NATIVE, DecoderRegistry
 from lorawan_monitor.metrics import STATE, ServiceState
 from lorawan_monitor.settings import Settings
@@ -92,7 +94,52 @@ def create_app(
     app.include_router(metrics.router)
     _installer_routes(app)
     install_handlers(app)
+    _finish_spec(app, public_reads=settings.api.read_access == "public")
     return app
+
+
+def _finish_spec(app: FastAPI, *, public_reads: bool) -> None:
+    """Make the spec say what the handlers do.
+
+    * every 422 is an :class:`ErrorPublic` (``api.errors`` rewrites validation errors),
+      not FastAPI's default ``HTTPValidationError``;
+    * with public reads, read operations need no key (their scheme is ``ReadKey``).
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = build()
+            schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+            schemas.setdefault("ErrorPublic", ErrorPublic.model_json_schema(ref_template=_REF))
+            schemas.setdefault(
+                "ParameterErrorPublic",
+                ParameterErrorPublic.model_json_schema(ref_template=_REF),
+            )
+            for path in spec.get("paths", {}).values():
+                for op in path.values():
+                    if not isinstance(op, dict):
+                        continue
+                    responses = op.get("responses", {})
+                    r422 = responses.get("422", {})
+                    content = r422.get("content", {}).get("application/json", {})
+                    if content.get("schema", {}).get("$ref", "").endswith("/HTTPValidationError"):
+                        content["schema"] = {"$ref": _REF.format(model="ErrorPublic")}
+                    sec = op.get("security")
+                    if public_reads and sec is not None and all(READ_SCHEME in r for r in sec):
+                        del op["security"]
+                        responses.pop("401", None)
+            for name in ("HTTPValidationError", "ValidationError"):
+                schemas.pop(name, None)
+            if public_reads:
+                spec["components"].get("securitySchemes", {}).pop(READ_SCHEME, None)
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+_REF = "#/components/schemas/{model}"
 
 
 def _optional_router(module: str) -> APIRouter | None:

@@ -303,7 +303,11 @@ class DecodeRequest(BaseModel):
 
     model: str = Field(max_length=200, description="TTN Device Repository id, brand/model")
     f_port: int = Field(ge=0, le=255)
-    hex: str = Field(max_length=1024, description="payload as hex; spaces, ':' and 0x allowed")
+    hex: str = Field(
+        max_length=1024,
+        pattern=r"^\s*(?:0[xX])?(?:[0-9a-fA-F]{2}[\s:-]*)*$",
+        description="payload as hex, two digits per byte; spaces, ':', '-' and 0x allowed",
+    )
     variables: dict[str, Any] | None = Field(None, description="decoder options (calibration…)")
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import fields as dc_fields
 from datetime import datetime
 from typing import Annotated, Any
 
+import yaml
 from fastapi import APIRouter, Body, Path, Query
+from fastapi.exceptions import RequestValidationError
 
 from api.deps import NowDep, ReadAccess, RegistryDep, WriteAccess
 from api.errors import error_responses
@@ -27,6 +28,7 @@ from api.schemas import (
 )
 from decoders.quantities import CATALOGUE, Quantity
 from lorawan_monitor.errors import ConfigError, UnknownDeviceError
+from storage.devices_file import Format, parse_devices
 from storage.registry_base import DeviceMeta, DeviceStatus, JournalEntry, Registry
 
 router = APIRouter(prefix="/devices", tags=["devices"])
@@ -252,21 +254,16 @@ def import_devices(
     return ImportResultPublic(imported=len(keys), created=created, updated=updated, devices=keys)
 
 
-def _parse_devices_file(fmt: str, content: str) -> list[tuple[str, DeviceMeta]]:
-    """Parse with ``storage.devices_file`` (the one devices-file format of the project)."""
-    from fastapi.exceptions import RequestValidationError
-
+def _parse_devices_file(fmt: Format, content: str) -> list[tuple[str, DeviceMeta]]:
+    """Parse with ``storage.devices_file`` (the project's one devices-file format);
+    its errors name the line and the field and become a 422 on ``content``."""
     try:
-        mod: Any = importlib.import_module("storage.devices_file")
-        parse = mod.parse_text
-        entries: list[tuple[str, DeviceMeta]] = list(parse(content, fmt))
-    except ModuleNotFoundError as exc:
-        raise ConfigError("devices-file import is not available in this build") from exc
-    except ConfigError as exc:
+        return parse_devices(content, name="content", fmt=fmt)
+    except (ConfigError, yaml.YAMLError) as exc:  # YAMLError: control characters escape it
+        msg = str(exc) if isinstance(exc, ConfigError) else f"content: not valid YAML: {exc}"
         raise RequestValidationError(
-            [{"loc": ("body", "content"), "msg": str(exc), "type": "value_error"}]
+            [{"loc": ("body", "content"), "msg": msg, "type": "value_error"}]
         ) from exc
-    return entries
 
 
 @router.get(
