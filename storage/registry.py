@@ -47,6 +47,7 @@ from storage.migrations import (
     devices,
     journal,
     overdue_after,
+    safe_url,
     upgrade,
 )
 from storage.registry_base import DeviceMeta, DeviceStatus, JournalEntry, UplinkRecord
@@ -71,7 +72,7 @@ class SqlRegistry:
             upgrade(self.engine)
         except SQLAlchemyError as exc:
             self.engine.dispose()
-            raise SinkUnavailableError(f"registry database {dsn!r}: {exc}") from exc
+            raise SinkUnavailableError(f"registry database {safe_url(dsn)}: {exc}") from exc
         self._pg = self.engine.dialect.name == "postgresql"
         self._set_status = (
             update(devices)

@@ -33,6 +33,7 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeEngine
 
@@ -165,16 +166,32 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         conn.commit()
 
 
+def safe_url(dsn: str) -> str:
+    """``dsn`` for messages: the password masked."""
+    try:
+        return make_url(dsn).render_as_string(hide_password=True)
+    except Exception:  # not a URL at all: show nothing of it
+        return "<invalid URL>"
+
+
 def create_registry_engine(dsn: str) -> Engine:
     """An engine for ``dsn``; SQLite gets WAL, a busy timeout and cross-thread use."""
     try:
         url = make_url(dsn)
     except Exception as exc:  # sqlalchemy raises ArgumentError (and ValueError for ports)
-        raise ConfigError(f"registry database URL {dsn!r} is not valid: {exc}") from exc
+        raise ConfigError("LORAWAN_STORAGE__REGISTRY_URL is not a database URL") from exc
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")  # psycopg 3 is the installed driver
     if url.get_backend_name() != "sqlite":
-        return create_engine(
-            url, json_serializer=_json, json_deserializer=orjson.loads, pool_pre_ping=True
-        )
+        try:
+            return create_engine(
+                url, json_serializer=_json, json_deserializer=orjson.loads, pool_pre_ping=True
+            )
+        except (ArgumentError, ImportError) as exc:
+            raise ConfigError(
+                f"registry database {safe_url(dsn)}: {exc} (use sqlite:///path or "
+                "postgresql+psycopg://user:password@host/database)"
+            ) from exc
     memory = url.database in (None, "", ":memory:")
     if not memory:
         Path(url.database or "").parent.mkdir(parents=True, exist_ok=True)

@@ -389,6 +389,34 @@ def test_upgrade_keeps_data(dsn: str) -> None:
     SqlRegistry(dsn).close()  # opening an up-to-date database again is a no-op
 
 
+def test_code_tables_match_the_migrated_schema(dsn: str) -> None:
+    from sqlalchemy import inspect
+
+    from storage.migrations import devices, journal
+
+    r = SqlRegistry(dsn)
+    try:
+        insp = inspect(r.engine)
+        for table in (devices, journal):
+            in_db = {c["name"] for c in insp.get_columns(table.name)}
+            assert in_db == {c.name for c in table.columns}, table.name
+    finally:
+        r.close()
+
+
+def test_bad_database_urls() -> None:
+    from lorawan_monitor.errors import SinkUnavailableError
+    from tests.servers import free_port
+
+    with pytest.raises(ConfigError, match="REGISTRY_URL is not a database URL"):
+        SqlRegistry("not a url at all")
+    with pytest.raises(ConfigError, match="nonsense"):
+        SqlRegistry("nonsense://x")
+    with pytest.raises(SinkUnavailableError) as info:  # nothing listens there
+        SqlRegistry(f"postgresql://user:s3cret@127.0.0.1:{free_port()}/db")
+    assert "s3cret" not in str(info.value) and "user:***@" in str(info.value)
+
+
 def test_sqlite_wal_one_writer_many_readers(tmp_path: Path) -> None:
     r = SqlRegistry(_sqlite_dsn(tmp_path))
     with r.engine.connect() as conn:
