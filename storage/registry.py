@@ -185,14 +185,14 @@ class SqlRegistry:
                     .where(journal.c.device_key == device_key, journal.c.uplink_id == uplink_id)
                     .values(status="error", error=message)
                 ).rowcount
-            if uplink_id and not found:
-                # the uplink itself is still on its way (batched ingest): apply it on arrival
-                st["pending_error_uplink_id"], st["pending_error"] = uplink_id, message
-            elif uplink_id == st["last_uplink_id"] or (
+            if uplink_id == st["last_uplink_id"] or (
                 not uplink_id and (st["last_seen"] is None or time >= st["last_seen"])
             ):
                 st["last_status"], st["last_error"] = "error", message
                 st["decoder"] = st["decoder"] or "lns"
+            elif uplink_id and not found:
+                # the uplink itself is still on its way (batched ingest): apply it on arrival
+                st["pending_error_uplink_id"], st["pending_error"] = uplink_id, message
             conn.execute(self._set_status, [_status_params(st)])
 
     def record_battery(self, device_key: str, *, time: datetime, percent: float) -> None:

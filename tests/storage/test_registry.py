@@ -262,6 +262,9 @@ def test_journal_disabled(dsn: str) -> None:
         r.record_uplinks([rec(2)])  # still idempotent for the last uplink
         d = r.get_device(EUI)
         assert d is not None and d.uplink_count == 2 and r.journal(EUI) == []
+        r.record_codec_error(EUI, time=T0, message="codec", uplink_id=f"{EUI}-2")
+        d = r.get_device(EUI)
+        assert d is not None and (d.last_status, d.last_error) == ("error", "codec")
     finally:
         r.close()
 
