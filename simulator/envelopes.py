@@ -165,9 +165,9 @@ def _tts_rx(gateways: Sequence[GatewayRx], gw_time: datetime) -> list[dict[str, 
         if gw.snr:
             rx["snr"] = gw.snr
         if gw.latitude is not None and gw.longitude is not None:
-            loc: dict[str, Any] = {"latitude": gw.latitude, "longitude": gw.longitude}
-            if gw.altitude:
-                loc["altitude"] = gw.altitude
+            alt = round(gw.altitude) if gw.altitude is not None else None  # int32 metres in TTS
+            coords = {"latitude": gw.latitude, "longitude": gw.longitude, "altitude": alt}
+            loc: dict[str, Any] = {k: v for k, v in coords.items() if v}  # zeros omitted
             rx["location"] = loc | {"source": "SOURCE_REGISTRY"}
         if gw.channel:
             rx["channel_index"] = gw.channel
@@ -512,10 +512,11 @@ def chirpstack_v3_uplink(
         else:
             rx["uplinkID"] = uuid4_from("up3", dev, f_cnt, i)
             rx["name"] = gw.gateway_id
-        rx["location"] = {
-            "latitude": gw.latitude or 0.0,
-            "longitude": gw.longitude or 0.0,
-            "altitude": gw.altitude or 0.0,
+        known = gw.latitude is not None and gw.longitude is not None
+        rx["location"] = {  # a gateway without coordinates gives {0, 0, 0} in v3
+            "latitude": gw.latitude if known else 0.0,
+            "longitude": gw.longitude if known else 0.0,
+            "altitude": (gw.altitude or 0.0) if known else 0.0,
         }
         rx_info.append(rx)
     dr = lora_data_rate(spreading_factor, 125_000, frequency) or 0

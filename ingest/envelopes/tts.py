@@ -104,8 +104,10 @@ def _uplink(msg: JsonObj, app: str, tenant: str | None, device: str) -> Uplink:
     if received_at is None:
         raise EnvelopeError(f"{label}: missing uplink_message.received_at and received_at")
 
-    gateways = [_gateway(rx, label) for rx in items(um, "rx_metadata", label)]
     radio = _radio(um, label)
+    # TTS omits zeros: a LoRa reception without "snr" had an SNR of 0 dB
+    snr_default = 0.0 if radio.get("modulation") == "lora" else None
+    gateways = [_gateway(rx, label, snr_default) for rx in items(um, "rx_metadata", label)]
 
     fields: dict[str, Any] = {
         "source": "tts",
@@ -142,14 +144,14 @@ def _uplink(msg: JsonObj, app: str, tenant: str | None, device: str) -> Uplink:
     return build(Uplink, fields, label)
 
 
-def _gateway(rx: Any, label: str) -> JsonObj:
+def _gateway(rx: Any, label: str, snr_default: float | None) -> JsonObj:
     if type(rx) is not dict:
         raise EnvelopeError(f"{label}: rx_metadata entries must be objects")
     ids = sub(rx, "gateway_ids", label)
     gw: JsonObj = {
         "gateway_id": req_str(ids, "gateway_id", label + " rx_metadata.gateway_ids"),
         "rssi": rx.get("rssi", rx.get("channel_rssi")),
-        "snr": rx.get("snr"),
+        "snr": rx.get("snr", snr_default),
         "channel": rx.get("channel_index", 0),
         "time": rx.get("gps_time") or rx.get("time"),
     }
