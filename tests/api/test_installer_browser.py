@@ -34,7 +34,6 @@ ARGS = [
     "--no-first-run",
 ]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-PHONE = {"width": 390, "height": 844}
 
 
 def serve(app: FastAPI) -> Iterator[str]:
@@ -99,7 +98,7 @@ def test_installer_page(browser: object, base_url: str) -> None:
     from playwright.sync_api import Browser, expect
 
     assert isinstance(browser, Browser)
-    page = browser.new_page(viewport=PHONE, is_mobile=True)
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(f"{base_url}/installer")
@@ -164,7 +163,7 @@ def test_installer_key_field(browser: object, keyed_url: str) -> None:
     from playwright.sync_api import Browser, expect
 
     assert isinstance(browser, Browser)
-    page = browser.new_page(viewport=PHONE)
+    page = browser.new_page(viewport={"width": 390, "height": 844})
     page.goto(f"{keyed_url}/installer")
     expect(page.locator("#error")).to_contain_text("X-API-Key")
     expect(page.locator("#device-list li")).to_have_count(0)

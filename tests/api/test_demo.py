@@ -1,0 +1,82 @@
+"""``lorawan-monitor demo`` as a user runs it: a subprocess with its embedded broker,
+simulator, ingest, SQLite stores and API; the API must show healthy devices and
+devices with decode errors, and the process must end cleanly after --duration."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.servers import free_port
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_demo_end_to_end(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LORAWAN_")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lorawan_monitor.cli",
+            "demo",
+            "--duration",
+            "20",
+            "--port",
+            str(port),
+            "--every",
+            "2",
+            "--history",
+            "2",
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    statuses: dict[str, str] = {}
+    try:
+        deadline = time.monotonic() + 18
+        with httpx.Client(base_url=base, timeout=2) as c:
+            while time.monotonic() < deadline:
+                try:
+                    body = c.get("/api/v1/devices", params={"limit": 500}).json()
+                    statuses = {d["key"]: d["status"] for d in body["data"]}
+                    if {"ok", "decode_error"} <= set(statuses.values()) and all(
+                        d["uplink_count"] >= 2 for d in body["data"] if d["status"] == "ok"
+                    ):
+                        break
+                except (httpx.HTTPError, ValueError):
+                    pass
+                time.sleep(0.5)
+            assert "decode_error" in statuses.values(), statuses
+            assert list(statuses.values()).count("ok") >= 10, statuses
+            assert "never_seen" in statuses.values() and "overdue" in statuses.values()
+            bad = next(k for k, s in statuses.items() if s == "decode_error")
+            detail = c.get(f"/api/v1/devices/{bad}").json()
+            assert "bytes" in detail["decode_error"]
+            assert c.get("/installer").status_code == 200
+            ready = c.get("/api/v1/health/ready").json()
+            assert ready["mqtt_connected"] is True and ready["ready"] is True
+            assert "lorawan_messages_total" in c.get("/metrics").text
+        out, err = proc.communicate(timeout=40)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err.decode()[-2000:]
+    text = out.decode()
+    assert f"http://localhost:{port}/installer" in text and "API key" in text
+    assert (tmp_path / "data" / "registry.db").is_file()  # --data-dir keeps the data
