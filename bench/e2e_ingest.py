@@ -109,6 +109,11 @@ def main() -> int:
         stored = 0
         deadline = time.monotonic() + args.timeout
         while time.monotonic() < deadline:
+            dead = [p for p in procs if p.poll() is not None]
+            if dead:
+                for w in range(args.workers):
+                    print(Path(f"{tmp}/ingest{w}.log").read_text()[-2000:])
+                raise SystemExit("an ingest worker exited early")
             res = ix.query('SELECT count("f_cnt") FROM "lorawan_uplink"', db="bench")
             series = res["results"][0].get("series", [])
             stored = int(series[0]["values"][0][1]) if series else 0

@@ -65,7 +65,7 @@ class MqttSettings(BaseModel):
     topics: list[str] = Field(default_factory=list)
     #: MQTT 5 shared subscription group: several workers split one stream (``$share/<group>/…``)
     share_group: str | None = None
-    qos: Literal[0, 1, 2] = 1
+    qos: int = Field(1, ge=0, le=2)
     #: keep the broker session across restarts (MQTT 5 session expiry, seconds; 0 = clean)
     session_expiry: int = Field(3600, ge=0)
     reconnect_min_delay: float = Field(1.0, gt=0)

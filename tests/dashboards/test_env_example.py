@@ -31,7 +31,7 @@ def test_every_setting_is_listed_once() -> None:
 
 
 #: settings that cannot be set from the environment at all (a bug in settings.py, reported)
-ENV_BROKEN = {"LORAWAN_MQTT__QOS"}
+ENV_BROKEN: set[str] = set()
 
 
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -50,12 +50,6 @@ def test_listed_defaults_are_the_real_defaults(monkeypatch: pytest.MonkeyPatch) 
     assert load_settings().model_dump(mode="json") == defaults
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ConfigError,
-    reason="MqttSettings.qos is Literal[0, 1, 2]: pydantic rejects the string '1' from the "
-    "environment; remove from ENV_BROKEN when fixed",
-)
 def test_qos_can_be_set_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     _clean_env(monkeypatch)
     monkeypatch.setenv("LORAWAN_MQTT__QOS", "1")
