@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import orjson
-
 from storage.base import Point
+from storage.lineprotocol import line, parse_line
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS chunks (
@@ -46,9 +45,15 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
+    """Buffered line-protocol lines (one line = one point)."""
+
     id: int
     created: float
-    points: list[Point]
+    lines: list[str]
+
+    @property
+    def points(self) -> list[Point]:
+        return [parse_line(ln) for ln in self.lines]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,16 +63,6 @@ class DeadLetter:
     payload: bytes
     reason: str
     message: str
-
-
-def encode_points(points: Sequence[Point]) -> bytes:
-    return orjson.dumps([[p.measurement, p.tags, p.fields, p.time_ns] for p in points])
-
-
-def decode_points(body: bytes) -> list[Point]:
-    return [
-        Point(measurement=m, tags=t, fields=f, time_ns=ns) for m, t, f, ns in orjson.loads(body)
-    ]
 
 
 class DurableBuffer:
@@ -100,12 +95,11 @@ class DurableBuffer:
 
     # -- producer side ---------------------------------------------------------------
 
-    def append(self, points: Sequence[Point], dead: Sequence[DeadLetter] = ()) -> int:
-        """Durably store points (and dead letters) in one transaction.
-
-        Returns the number of points dropped by the full-buffer policy (0 normally).
-        """
-        n = len(points)
+    def append(self, points: Sequence[str | Point], dead: Sequence[DeadLetter] = ()) -> int:
+        """Durably store points — line-protocol lines, or Points — (and dead letters) in
+        one transaction. Returns the number of points dropped by the full-buffer policy."""
+        lines = [p if isinstance(p, str) else line(p) for p in points]
+        n = len(lines)
         dropped = 0
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -119,7 +113,7 @@ class DurableBuffer:
                 if n:
                     self._db.execute(
                         "INSERT INTO chunks (created, n, body) VALUES (?, ?, ?)",
-                        (time.time(), n, encode_points(points)),
+                        (time.time(), n, "\n".join(lines).encode("utf-8")),
                     )
                 if dead:
                     self._db.executemany(
@@ -169,7 +163,9 @@ class DurableBuffer:
             for cid, created, n, body in cur:
                 if out and total + n > max_points:
                     break
-                out.append(Chunk(id=cid, created=created, points=decode_points(body)))
+                out.append(
+                    Chunk(id=cid, created=created, lines=bytes(body).decode("utf-8").split("\n"))
+                )
                 total += n
         return out
 
@@ -180,7 +176,7 @@ class DurableBuffer:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("DELETE FROM chunks WHERE id = ?", [(c.id,) for c in chunks])
             self._db.execute("COMMIT")
-            self._depth -= sum(len(c.points) for c in chunks)
+            self._depth -= sum(len(c.lines) for c in chunks)
 
     # -- introspection ---------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from ingest.envelopes import parse
 from ingest.models import DeviceEvent, RawMessage, Uplink
 from lorawan_monitor.errors import DecodeError, EnvelopeError
 from storage.base import Point
+from storage.lineprotocol import escape_key, line
 from storage.registry_base import DecodeStatus, DeviceMeta, UplinkRecord
 
 Outcome = Literal["stored", "ignored", "rejected"]
@@ -39,11 +40,35 @@ class ProcessResult:
     outcome: Outcome
     reason: str
     message: str | None = None
-    points: list[Point] = field(default_factory=list)
+    #: line-protocol lines, one per point (sorted tags: byte-identical for a replay)
+    points: list[str] = field(default_factory=list)
     record: UplinkRecord | None = None
     event: DeviceEvent | None = None
     device_key: str | None = None
     model_id: str | None = None
+
+
+def _tag_halves(tags: Mapping[str, str], split: str) -> tuple[str, str]:
+    """Escaped ``k=v`` pairs sorted by key, split around ``split`` (empty values dropped)."""
+    pairs = sorted((k, v) for k, v in tags.items() if v)
+    head = ",".join(f"{escape_key(k)}={escape_key(v)}" for k, v in pairs if k < split)
+    tail = ",".join(f"{escape_key(k)}={escape_key(v)}" for k, v in pairs if k > split)
+    return head, tail
+
+
+def _reading_line(
+    measurement: str, head: str, tail: str, sensor: str, value: float, t_ns: int
+) -> str:
+    tags = head
+    if sensor:
+        tags = f"{tags},sensor={escape_key(sensor)}" if tags else f"sensor={escape_key(sensor)}"
+    if tail:
+        tags = f"{tags},{tail}" if tags else tail
+    return (
+        f"{measurement},{tags} value={float(value)!r} {t_ns}"
+        if tags
+        else f"{measurement} value={float(value)!r} {t_ns}"
+    )
 
 
 def device_key(dev_eui: str | None, source: str, application: str, device_id: str) -> str:
@@ -155,16 +180,19 @@ class Pipeline:
             for k, v in meta.tags.items():
                 tags.setdefault(k, v)
         t_ns = _ns(up.received_at)
+        head, tail = _tag_halves(tags, "sensor")
         points = [
-            Point(
-                measurement=r.quantity.value,
-                tags={**tags, "sensor": r.sensor} if r.sensor else tags,
-                fields={"value": float(r.value)},
-                time_ns=_ns(r.time) if r.time is not None else t_ns,
+            _reading_line(
+                r.quantity.value,
+                head,
+                tail,
+                r.sensor,
+                r.value,
+                _ns(r.time) if r.time is not None else t_ns,
             )
             for r in readings
         ]
-        points.append(self._uplink_point(up, tags, status, t_ns))
+        points.append(self._uplink_line(up, {**tags, "decode_status": status}, status, t_ns))
         best = up.best_gateway
         record = UplinkRecord(
             device_key=key,
@@ -206,7 +234,7 @@ class Pipeline:
         )
 
     @staticmethod
-    def _uplink_point(up: Uplink, tags: dict[str, str], status: str, t_ns: int) -> Point:
+    def _uplink_line(up: Uplink, tags: dict[str, str], status: str, t_ns: int) -> str:
         best = up.best_gateway
         fields: dict[str, float | int | bool | str] = {
             "f_cnt": float(up.f_cnt),
@@ -227,12 +255,7 @@ class Pipeline:
             fields["frequency"] = float(r.frequency)
         if r.airtime is not None:
             fields["airtime"] = float(r.airtime)
-        return Point(
-            measurement=UPLINK_MEASUREMENT,
-            tags={**tags, "decode_status": status},
-            fields=fields,
-            time_ns=t_ns,
-        )
+        return line(Point(measurement=UPLINK_MEASUREMENT, tags=tags, fields=fields, time_ns=t_ns))
 
     @staticmethod
     def _validate(readings: tuple[Reading, ...], warnings: list[str]) -> tuple[Reading, ...]:

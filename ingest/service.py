@@ -27,7 +27,7 @@ from ingest.pipeline import Pipeline, ProcessResult
 from lorawan_monitor import metrics as m
 from lorawan_monitor.errors import SinkAuthError, SinkError, SinkRejectedError, SinkUnavailableError
 from lorawan_monitor.settings import Settings
-from storage.base import Point, TimeSeriesStore
+from storage.base import TimeSeriesStore
 from storage.registry_base import DeviceMeta, Registry
 
 log = logging.getLogger(__name__)
@@ -256,7 +256,7 @@ class IngestService:
 
     def process_batch(self, batch: Sequence[RawMessage]) -> list[ProcessResult]:
         results: list[ProcessResult] = []
-        points: list[Point] = []
+        points: list[str] = []
         dead: list[DeadLetter] = []
         for raw in batch:
             try:
@@ -372,15 +372,13 @@ class IngestService:
             self._written_event.set()
 
     def _write(self, chunks: Sequence[Chunk]) -> None:
-        points = [p for c in chunks for p in c.points]
         t0 = time.perf_counter()
         write_lines = getattr(self.store, "write_lines", None)
-        if write_lines is not None:
-            from storage.lineprotocol import line
-
-            res = write_lines([line(p) for p in points])
+        if write_lines is not None:  # InfluxDB: the buffered lines go out as they are
+            res = write_lines([ln for c in chunks for ln in c.lines])
             written, rejected, reasons = res.written, res.rejected, res.reasons
         else:
+            points = [p for c in chunks for p in c.points]
             try:
                 self.store.write(points)
                 written, rejected, reasons = len(points), 0, []
