@@ -219,11 +219,13 @@ def lora_from_data_rate(dr: int | None, frequency: int | None) -> tuple[int, int
 
 
 def coding_rate(value: Any) -> str | None:
-    """``"4/5"`` as is; ChirpStack enum names ``CR_4_5`` -> ``"4/5"``."""
+    """``"4/5"`` as is; ChirpStack enum names ``CR_4_5`` -> ``"4/5"``, ``CR_LI_4_8`` -> ``"4/8LI"``."""
     if type(value) is not str or not value:
         return None
     if value.startswith("CR_"):
         parts = value[3:].split("_")
+        if parts[0] == "LI":  # long-interleaving coding rates
+            return "/".join(parts[1:]) + "LI" if len(parts) == 3 else None
         return "/".join(parts) if len(parts) == 2 else None
     return value
 

@@ -59,7 +59,8 @@ def _proto_types() -> dict[str, type[Message]]:
     """The protobuf message types, imported on the first protobuf message only."""
     try:
         from chirpstack_api import integration as pb
-    except Exception as exc:  # a broken protobuf runtime must not break the JSON path
+    except Exception as exc:  # pragma: no cover - a broken protobuf runtime (gencode/runtime
+        # version mismatch) must not break the JSON path
         raise EnvelopeError(f"ChirpStack protobuf: chirpstack_api unavailable ({exc})") from exc
 
     types: dict[str, type[Message]] = {
@@ -72,7 +73,7 @@ def _proto_types() -> dict[str, type[Message]]:
         "location": pb.LocationEvent,
     }
     integration_event = getattr(pb, "IntegrationEvent", None)  # removed from the API in v4.15
-    if integration_event is not None:
+    if integration_event is not None:  # pragma: no cover - depends on the chirpstack-api version
         types["integration"] = integration_event
     return types
 
@@ -135,7 +136,7 @@ def _from_protobuf(event: str, payload: bytes, label: str) -> JsonObj:
             return _uplink_dict(message)
         result: JsonObj = json_format.MessageToDict(message)
         return result
-    except (ValueError, TypeError, OverflowError) as exc:  # out-of-range Timestamp etc.
+    except (json_format.Error, ValueError, TypeError, OverflowError) as exc:  # bad Timestamp…
         raise EnvelopeError(f"{label}: protobuf {message_type.__name__}: {exc}") from exc
 
 

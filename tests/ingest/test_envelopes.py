@@ -686,3 +686,163 @@ def test_fuzz_mutated_fixtures(base: tuple[str, str], data: st.DataObject, value
         target = target[key]
     target[path[-1]] = value
     _expect_only_envelope_error(topic, json.dumps(msg).encode())
+
+
+# --- modulations, regions and rarely seen fields ----------------------------------------
+
+
+def test_tts_non_lora_and_roaming() -> None:
+    msg = obj("tts_uplink.json")
+    um = msg["uplink_message"]
+    um["settings"]["data_rate"] = {"fsk": {"bit_rate": 50000}}
+    rx = um["rx_metadata"][0]
+    rx["gateway_ids"] = {"gateway_id": "packetbroker"}
+    rx["packet_broker"] = {"forwarder_gateway_eui": "58a0cbfffe802a1b"}
+    del rx["snr"]
+    up = uplink(TTS_UP, dumps(msg))
+    assert (up.radio.modulation, up.radio.spreading_factor) == ("fsk", None)
+    assert (up.gateways[0].gateway_id, up.gateways[0].eui) == ("packetbroker", "58A0CBFFFE802A1B")
+    assert up.gateways[0].snr is None  # no SNR for FSK; absent is not 0 dB here
+    um["settings"]["data_rate"] = {
+        "lrfhss": {"modulation_type": 0, "operating_channel_width": 137000, "coding_rate": "2/3"}
+    }
+    r = uplink(TTS_UP, dumps(msg)).radio
+    assert (r.modulation, r.bandwidth, r.coding_rate) == ("lr-fhss", 137000, "2/3")
+
+
+@pytest.mark.parametrize(
+    ("frequency", "sf", "bw", "dr"),
+    [
+        (868_100_000, 7, 250_000, 6),  # EU868 DR6
+        (903_900_000, 10, 125_000, 0),  # US915 DR0
+        (904_100_000, 8, 500_000, 4),  # US915 DR4
+        (916_800_000, 8, 500_000, 6),  # AU915 DR6
+        (916_800_000, 12, 125_000, 0),  # AU915 DR0
+        (903_900_000, 12, 125_000, None),  # SF12 does not exist on US915 uplinks
+        (868_100_000, 9, 500_000, None),
+    ],
+)
+def test_data_rate_derived_per_region(frequency: int, sf: int, bw: int, dr: int | None) -> None:
+    msg = obj("cs4_up.json")
+    del msg["dr"]
+    msg["txInfo"] = {
+        "frequency": frequency,
+        "modulation": {"lora": {"bandwidth": bw, "spreadingFactor": sf, "codeRate": "CR_4_5"}},
+    }
+    assert uplink(CS4_UP, dumps(msg)).radio.data_rate == dr
+
+
+def test_cs4_non_lora_json_and_protobuf() -> None:
+    from chirpstack_api import integration
+    from google.protobuf import json_format
+
+    msg = obj("cs4_up.json")
+    msg["txInfo"]["modulation"] = {"fsk": {"frequencyDeviation": 25000, "datarate": 50000}}
+    for rx in msg["rxInfo"]:
+        del rx["snr"]
+    msg["object"] = {"nested": {"list": [1.0, "a", None, True]}, "none": None}
+    msg["joinServerContext"] = {"sessionKeyId": "AQI=", "appSKey": {"kekLabel": "js"}}
+    pb = json_format.Parse(json.dumps(msg), integration.UplinkEvent()).SerializeToString()
+    for payload in (dumps(msg), pb):
+        up = uplink(CS4_UP, payload)
+        assert (up.radio.modulation, up.radio.spreading_factor) == ("fsk", None)
+        assert up.gateways[0].snr is None and up.encrypted is True
+        assert up.lns_decoded == {"nested": {"list": [1.0, "a", None, True]}, "none": None}
+    msg["txInfo"]["modulation"] = {
+        "lrFhss": {"operatingChannelWidth": 1523000, "codeRate": "CR_2_6", "gridSteps": 52}
+    }
+    pb = json_format.Parse(json.dumps(msg), integration.UplinkEvent()).SerializeToString()
+    for payload in (dumps(msg), pb):
+        r = uplink(CS4_UP, payload).radio
+        assert (r.modulation, r.bandwidth, r.coding_rate) == ("lr-fhss", 1523000, "2/6")
+
+
+def test_cs4_protobuf_bad_timestamps_and_unknown_types() -> None:
+    from chirpstack_api import integration
+
+    for event_name, message_type in (
+        ("status", integration.StatusEvent),
+        ("up", integration.UplinkEvent),
+    ):
+        message = message_type()
+        message.time.seconds = 2**62
+        message.device_info.dev_eui = "a81758fffe0512ab"
+        with pytest.raises(EnvelopeError, match="protobuf"):
+            parse(CS4_UP.replace("/up", f"/{event_name}"), message.SerializeToString())
+    with pytest.raises(EnvelopeError, match="no protobuf type"):
+        parse(CS4_UP.replace("/up", "/integration"), b"\x0a\x01x")
+
+
+def test_cs3_other_shapes() -> None:
+    base = obj("cs3_up_json_v3.json")
+    fsk = base | {"txInfo": {"frequency": 868_800_000, "modulation": "FSK"}}
+    assert uplink(CS3_UP, dumps(fsk)).radio.modulation == "fsk"
+    ack = {"applicationID": "12", "devEUI": "0059ac0000181f2b", "acknowledged": False, "fCnt": 4}
+    ev = event("application/12/device/0059ac0000181f2b/event/ack", dumps(ack), received=5.0)
+    assert (ev.kind, ev.description, ev.f_cnt) == ("ack", "not acknowledged", 4)
+    assert ev.time == datetime.fromtimestamp(5.0, UTC)
+    assert event("application/12/device/0059ac0000181f2b/event/future", b"").kind == "unknown"
+    bad = {
+        "objectJSON": (1, "objectJSON must be a string"),
+        "object": ([1], "object must be a JSON object"),
+        "devEUI": ("zzzzzzzzzzzzzzzz", "devEUI is neither"),
+        "txInfo": ({"loRaModulationInfo": 5}, "loRaModulationInfo must be an object"),
+    }
+    for key, (value, message) in bad.items():
+        with pytest.raises(EnvelopeError, match=message):
+            parse(CS3_UP, dumps(base | {key: value}))
+    with pytest.raises(EnvelopeError, match="devEUI is neither"):
+        parse(CS3_UP, dumps(base | {"devEUI": "!!!!!!!!!!!="}))
+    with pytest.raises(EnvelopeError, match="unknown topic shape"):
+        parse("application/12/x/0059ac0000181f2b/event/up", b"{}", "chirpstack-v3")
+
+
+def test_small_helpers_edge_cases() -> None:
+    assert detect("my/topic", raw("tts_uplink.json")) == "tts"
+    with pytest.raises(EnvelopeError, match="unknown envelope kind"):
+        parse(TTS_UP, b"{}", "loriot")  # type: ignore[arg-type]
+    msg = obj("cs4_up.json")
+    msg["fCnt"] = 1843.0  # an integral float is still an integer
+    msg["txInfo"]["modulation"]["lora"]["codeRate"] = "CR_UNDEFINED"
+    up = uplink(CS4_UP, dumps(msg))
+    assert (up.f_cnt, up.radio.coding_rate) == (1843, None)
+    tts = obj("tts_uplink.json")
+    tts["uplink_message"]["rx_metadata"].append("gateway")
+    with pytest.raises(EnvelopeError, match="rx_metadata entries must be objects"):
+        parse(TTS_UP, dumps(tts))
+    tts = obj("tts_uplink.json")
+    tts["uplink_message"]["settings"]["data_rate"]["lora"] = 7
+    with pytest.raises(EnvelopeError, match="data_rate.lora must be an object"):
+        parse(TTS_UP, dumps(tts))
+
+
+def test_more_field_edge_cases() -> None:
+    tts = obj("tts_uplink.json")
+    del tts["uplink_message"]["consumed_airtime"]
+    assert uplink(TTS_UP, dumps(tts)).radio.airtime is None
+    tts["uplink_message"]["received_at"] = "yesterday"
+    with pytest.raises(EnvelopeError, match="not an RFC 3339 time"):
+        parse(TTS_UP, dumps(tts))
+    cs4 = obj("cs4_up.json")
+    del cs4["dr"], cs4["txInfo"]["modulation"]["lora"]["spreadingFactor"]
+    cs4["txInfo"]["modulation"]["lora"]["codeRate"] = "CR_LI_4_8"
+    r = uplink(CS4_UP, dumps(cs4)).radio
+    assert (r.spreading_factor, r.data_rate, r.coding_rate) == (None, None, "4/8LI")
+    cs4["rxInfo"] = [1]
+    with pytest.raises(EnvelopeError, match="rxInfo entries must be objects"):
+        parse(CS4_UP, dumps(cs4))
+
+
+def test_last_edge_cases() -> None:
+    base = obj("cs3_up_json_v3.json")
+    for dr, expected in ((6, (7, 250_000)), (7, (None, None))):
+        up = uplink(CS3_UP, dumps(base | {"txInfo": {"frequency": 868_100_000, "dr": dr}}))
+        assert (up.radio.spreading_factor, up.radio.bandwidth) == expected
+    tts = obj("tts_uplink.json")
+    tts["uplink_message"]["settings"]["data_rate"]["lora"]["coding_rate"] = 5
+    assert uplink(TTS_UP, dumps(tts)).radio.coding_rate is None
+    tts["end_device_ids"]["application_ids"]["application_id"] = 5
+    with pytest.raises(EnvelopeError, match="application_id must be a string"):
+        parse(TTS_UP, dumps(tts))
+    with pytest.raises(EnvelopeError, match="rxInfo entries must be objects"):
+        parse(CS3_UP, dumps(base | {"rxInfo": ["gw"]}))

@@ -435,3 +435,44 @@ def test_chirpstack_v3_without_gateway_metadata_uses_receive_time() -> None:
     up = _uplink(topic, body, received=1_700_000_000.0)
     assert up.received_at == datetime.fromtimestamp(1_700_000_000, UTC)
     assert up.uplink_id == "70b3d5e75e00a1c4:391"
+
+
+def test_formatting_helpers() -> None:
+    assert [env.pb_duration(x) for x in (1.0, 0.066, 0.205824, 0.000000123)] == [
+        "1s",
+        "0.066s",
+        "0.205824s",
+        "0.000000123s",
+    ]
+    # SF7/125 kHz, 24-byte PHY payload: 61.696 ms (Semtech calculator)
+    assert env.lora_airtime(24, 7) == pytest.approx(0.061696)
+    assert env.rfc3339(datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC), z=False) == (
+        "2024-01-02T03:04:05+00:00"
+    )
+    when = datetime(2024, 1, 2, 3, 4, 5, 120000, tzinfo=UTC)
+    assert env.rfc3339(when) == "2024-01-02T03:04:05.120Z"
+    topic, body = env.tts_uplink(
+        application="a1",
+        device_id="dev-1",
+        dev_eui=None,
+        f_port=1,
+        f_cnt=1,
+        payload=b"\x01",
+        received_at=when,
+        uplink_id="01HQ3W7J4Y1A2B3C4D5E6F7G8H",
+    )
+    up = _uplink(topic, body)
+    assert (up.uplink_id, up.dev_eui) == ("ns:uplink:01HQ3W7J4Y1A2B3C4D5E6F7G8H", None)
+    _, cs = env.chirpstack_uplink(
+        application_id="0b4f7a3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b",
+        application_name="air",
+        dev_eui="a81758fffe0512ab",
+        device_name="room-3",
+        f_port=1,
+        f_cnt=1,
+        payload=b"",
+        time=when,
+        object={"readings": [1, 2.5, True]},
+    )
+    assert json.loads(cs)["object"] == {"readings": [1.0, 2.5, True]}
+    assert b'"readings":[1.0,2.5,true]' in cs  # f64 numbers, as ChirpStack's codec output
