@@ -15,6 +15,7 @@ Every message ends as exactly one outcome:
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +34,7 @@ from storage.registry_base import DecodeStatus, DeviceMeta, UplinkRecord
 
 Outcome = Literal["stored", "ignored", "rejected"]
 UPLINK_MEASUREMENT = "lorawan_uplink"
+LOCATION_MEASUREMENT = "device_location"
 
 
 @dataclass(slots=True)
@@ -94,6 +96,11 @@ class Pipeline:
         self.envelope = envelope
         self.default_site = default_site
         self.drop_simulated = drop_simulated
+        #: per device: highest f_cnt seen, and the gaps computed for recent f_cnts, so that a
+        #: replayed uplink gets the same fcnt_gap again (idempotent points)
+        self._fcnt: dict[str, tuple[int, OrderedDict[int, int]]] = {}
+        #: per device: the coordinates last written to ``device_location``
+        self._located: dict[str, tuple[float, float]] = {}
 
     def process(self, raw: RawMessage) -> ProcessResult:
         try:
@@ -133,7 +140,12 @@ class Pipeline:
         elif decoder is not None and model_id is not None:
             try:
                 res = decoders.decode(
-                    model_id, up.payload, up.f_port, variables, registry=self.decoders
+                    model_id,
+                    up.payload,
+                    up.f_port,
+                    variables,
+                    registry=self.decoders,
+                    recv_time=up.received_at,
                 )
                 readings, decoded, status = res.readings, res.decoded, "decoded"
                 warnings.extend(res.warnings)
@@ -192,7 +204,25 @@ class Pipeline:
             )
             for r in readings
         ]
-        points.append(self._uplink_line(up, {**tags, "decode_status": status}, status, t_ns))
+        points.append(
+            self._uplink_line(
+                up, {**tags, "decode_status": status}, status, t_ns, self._fcnt_gap(key, up.f_cnt)
+            )
+        )
+        if meta is not None and meta.latitude is not None and meta.longitude is not None:
+            where = (meta.latitude, meta.longitude)
+            if self._located.get(key) != where:
+                self._located[key] = where
+                points.append(
+                    line(
+                        Point(
+                            measurement=LOCATION_MEASUREMENT,
+                            tags=tags,
+                            fields={"latitude": float(where[0]), "longitude": float(where[1])},
+                            time_ns=t_ns,
+                        )
+                    )
+                )
         best = up.best_gateway
         record = UplinkRecord(
             device_key=key,
@@ -233,8 +263,35 @@ class Pipeline:
             model_id=model_id,
         )
 
+    def _fcnt_gap(self, key: str, f_cnt: int) -> int:
+        """Frames missed since the previous uplink of this device (0 when unknown).
+
+        Computed per ingest process: with several workers on a shared subscription each
+        sees only part of a device's uplinks, so the registry's count (API, installer
+        page) is the exact figure; this field feeds the dashboards' frame-loss panels.
+        """
+        state = self._fcnt.get(key)
+        if state is None:
+            self._fcnt[key] = (f_cnt, OrderedDict({f_cnt: 0}))
+            return 0
+        last, recent = state
+        if f_cnt in recent:  # a replay / redelivery: the same value as the first time
+            return recent[f_cnt]
+        if f_cnt > last:
+            gap = f_cnt - last - 1
+            last = f_cnt
+        else:  # a counter reset, or a late uplink: no gap can be told
+            gap = 0
+            if f_cnt < last // 2:
+                last = f_cnt  # reset
+        recent[f_cnt] = gap
+        while len(recent) > 64:
+            recent.popitem(last=False)
+        self._fcnt[key] = (last, recent)
+        return gap
+
     @staticmethod
-    def _uplink_line(up: Uplink, tags: dict[str, str], status: str, t_ns: int) -> str:
+    def _uplink_line(up: Uplink, tags: dict[str, str], status: str, t_ns: int, gap: int) -> str:
         best = up.best_gateway
         fields: dict[str, float | int | bool | str] = {
             "f_cnt": float(up.f_cnt),
@@ -242,6 +299,7 @@ class Pipeline:
             "payload_size": float(len(up.payload)),
             "gateway_count": float(len(up.gateways)),
             "decode_ok": 1.0 if status in ("decoded", "lns_decoded") else 0.0,
+            "fcnt_gap": float(gap),
         }
         if best is not None and best.rssi is not None:
             fields["rssi"] = float(best.rssi)
