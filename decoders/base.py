@@ -102,21 +102,25 @@ def normalize_table(decoded: Mapping[str, Any], fields: Sequence[Field]) -> Norm
     readings: list[Reading] = []
     warnings: list[str] = []
     for f in fields:
-        raw = lookup(decoded, f.key)
+        key = f.key
+        raw = decoded.get(key) if "." not in key else lookup(decoded, key)
         if raw is None:
             if not f.optional:
-                warnings.append(f"{f.key}: missing")
+                warnings.append(f"{key}: missing")
             continue
-        if raw in f.nodata if not isinstance(raw, dict | list) else False:
-            warnings.append(f"{f.key}: no data ({raw!r})")
+        if f.nodata and not isinstance(raw, dict | list) and raw in f.nodata:
+            warnings.append(f"{key}: no data ({raw!r})")
             continue
-        num = as_number(raw)
+        if type(raw) is float or (type(raw) is int):
+            num: float | None = float(raw)
+        else:
+            num = as_number(raw)
         if num is None:
-            warnings.append(f"{f.key}: not a number ({raw!r})")
+            warnings.append(f"{key}: not a number ({raw!r})")
             continue
-        value = num * f.scale + f.offset
+        value = num * f.scale + f.offset if (f.scale != 1.0 or f.offset) else num
         if not math.isfinite(value):
-            warnings.append(f"{f.key}: not a finite number")
+            warnings.append(f"{key}: not a finite number")
             continue
         readings.append(Reading(quantity=f.quantity, value=value, sensor=f.sensor))
     return Normalized(readings=tuple(readings), warnings=tuple(warnings))
