@@ -18,7 +18,9 @@ MESSAGES = Counter(
     ["outcome", "reason"],
 )
 DECODE_ERRORS = Counter("lorawan_decode_errors_total", "Decode errors by model", ["model"])
-POINTS_WRITTEN = Counter("lorawan_points_written_total", "Points confirmed by the time-series store")
+POINTS_WRITTEN = Counter(
+    "lorawan_points_written_total", "Points confirmed by the time-series store"
+)
 WRITE_BATCHES = Counter("lorawan_write_batches_total", "Write batches by result", ["result"])
 WRITE_LATENCY = Histogram(
     "lorawan_write_latency_seconds",

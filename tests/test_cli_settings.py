@@ -17,7 +17,11 @@ def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith("LORAWAN_")}
     full.update(env)
     return subprocess.run(
-        [sys.executable, "-m", "lorawan_monitor.cli", *args], env=full, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "lorawan_monitor.cli", *args],
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -33,7 +37,9 @@ def test_bad_influx_url_is_named() -> None:
     assert "LORAWAN_INFLUX__URL" in r.stderr and "http://" in r.stderr
 
 
-def test_config_file_and_env_precedence(tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_config_file_and_env_precedence(
+    tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cfg = tmp_path / "c.yaml"  # type: ignore[operator]
     cfg.write_text("mqtt:\n  host: broker.example\n  port: 8883\n")
     monkeypatch.setenv("LORAWAN_CONFIG_FILE", str(cfg))

@@ -10,7 +10,6 @@ import pytest
 from pydantic import BaseModel
 
 from dashboards import env_example
-from lorawan_monitor.errors import ConfigError
 from lorawan_monitor.settings import Settings, load_settings
 
 TEXT = env_example.ENV_EXAMPLE.read_text(encoding="utf-8")

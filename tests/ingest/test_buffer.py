@@ -13,7 +13,12 @@ from storage.base import Point
 
 def _pts(n: int, start: int = 0) -> list[Point]:
     return [
-        Point(measurement="temperature", tags={"device": f"d{i % 3}"}, fields={"value": i / 10}, time_ns=start + i)
+        Point(
+            measurement="temperature",
+            tags={"device": f"d{i % 3}"},
+            fields={"value": i / 10},
+            time_ns=start + i,
+        )
         for i in range(n)
     ]
 
@@ -70,7 +75,9 @@ def test_reject_new_policy_keeps_old_points(tmp_path: Path) -> None:
 def test_dead_letters_are_kept_with_reason_and_bounded(tmp_path: Path) -> None:
     b = DurableBuffer(tmp_path / "b.db", dead_letter_limit=10)
     for i in range(30):
-        b.append([], [DeadLetter(time=i, topic="t", payload=b"x", reason="malformed", message=f"m{i}")])
+        b.append(
+            [], [DeadLetter(time=i, topic="t", payload=b"x", reason="malformed", message=f"m{i}")]
+        )
     dl = b.dead_letters(limit=100)
     assert 10 <= len(dl) <= 11
     assert dl[0].message == "m29" and dl[0].reason == "malformed"
