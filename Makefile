@@ -54,7 +54,8 @@ format: venv
 	$(VENV)/bin/ruff format .
 
 bench: deps
-	$(PY) bench/e2e_ingest.py
+	$(PY) bench/decoders.py
+	$(PY) bench/e2e_ingest.py --count 60000
 
 demo: venv
 	$(VENV)/bin/lorawan-monitor demo
