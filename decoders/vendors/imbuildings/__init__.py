@@ -1,0 +1,3 @@
+"""IMBuildings people counters."""
+
+from decoders.vendors.imbuildings import people_counter  # noqa: F401
