@@ -53,6 +53,14 @@ def main() -> int:
         "--no-registry", action="store_true", help="skip device status (for comparison)"
     )
     ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument(
+        "--mode",
+        choices=["live", "backlog"],
+        default="live",
+        help="live: publish while ingest runs (the publisher's speed is part of the figure); "
+        "backlog: publish into the broker while ingest is stopped (its session is kept), "
+        "then time how fast ingest drains it into InfluxDB",
+    )
     args = ap.parse_args()
 
     networks = ("tts", "chirpstack") if args.network == "mixed" else (args.network,)
@@ -68,8 +76,11 @@ def main() -> int:
 
     with running_mosquitto() as mq, running_influxd() as ix, tempfile.TemporaryDirectory() as tmp:
         ix.create_database("bench")
-        procs = []
-        for w in range(args.workers):
+
+        def start_workers() -> list[subprocess.Popen[bytes]]:
+            return [start_worker(w) for w in range(args.workers)]
+
+        def start_worker(w: int) -> subprocess.Popen[bytes]:
             env = dict(os.environ)
             env.update(
                 {
@@ -88,24 +99,36 @@ def main() -> int:
             cmd = [sys.executable, "-m", "lorawan_monitor.cli", "ingest"]
             if args.no_registry:
                 cmd.append("--no-registry")
-            procs.append(
-                subprocess.Popen(
-                    cmd,
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=open(f"{tmp}/ingest{w}.log", "w"),
-                )
-            )
-        time.sleep(3.0)  # connect + subscribe
+            log = open(f"{tmp}/ingest{w}.log", "a")  # noqa: SIM115
+            return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
+
+        procs = start_workers()
+        time.sleep(4.0)  # start, connect, subscribe (the session now exists on the broker)
         pub = Publisher("127.0.0.1", mq.port, client_id="bench-publisher", max_inflight=2000)
-        start = time.perf_counter()
-        pub.publish(messages)
-        published = time.perf_counter() - start
-        print(
-            f"published {len(messages)} QoS-1 messages in {published:.1f}s "
-            f"({len(messages) / published:,.0f}/s)",
-            flush=True,
-        )
+        if args.mode == "backlog":
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                p.wait(30)
+            t_pub = time.perf_counter()
+            pub.publish(messages)
+            print(
+                f"queued {len(messages)} QoS-1 messages in the broker in "
+                f"{time.perf_counter() - t_pub:.1f}s",
+                flush=True,
+            )
+            start = time.perf_counter()
+            procs = start_workers()
+        else:
+            start = time.perf_counter()
+            pub.publish(messages)
+            published = time.perf_counter() - start
+            print(
+                f"published {len(messages)} QoS-1 messages in {published:.1f}s "
+                f"({len(messages) / published:,.0f}/s)",
+                flush=True,
+            )
+        first_seen: float | None = None
         stored = 0
         deadline = time.monotonic() + args.timeout
         while time.monotonic() < deadline:
@@ -117,6 +140,8 @@ def main() -> int:
             res = ix.query('SELECT count("f_cnt") FROM "lorawan_uplink"', db="bench")
             series = res["results"][0].get("series", [])
             stored = int(series[0]["values"][0][1]) if series else 0
+            if stored and first_seen is None:
+                first_seen = time.perf_counter()
             if stored >= len(messages):
                 break
             time.sleep(0.1)
@@ -136,6 +161,16 @@ def main() -> int:
             f"end-to-end: {elapsed:.2f}s  {stored / elapsed:,.0f} uplinks/s  "
             f"{expected_points * stored / len(messages) / elapsed:,.0f} points/s"
         )
+        if args.mode == "backlog" and first_seen is not None:
+            drain = (
+                time.perf_counter() - first_seen
+                if stored < len(messages)
+                else elapsed - (first_seen - start)
+            )
+            print(
+                f"drain (first point to last, excluding process start-up): {drain:.2f}s  "
+                f"{stored / drain:,.0f} uplinks/s"
+            )
         print("peak RSS per ingest worker: " + ", ".join(f"{r:.0f} MB" for r in rss))
     return 0 if lost == 0 else 1
 

@@ -292,28 +292,30 @@ class Pipeline:
 
     @staticmethod
     def _uplink_line(up: Uplink, tags: dict[str, str], status: str, t_ns: int, gap: int) -> str:
+        """The ``lorawan_uplink`` point; fields sorted by name, all floats."""
         best = up.best_gateway
-        fields: dict[str, float | int | bool | str] = {
-            "f_cnt": float(up.f_cnt),
-            "f_port": float(up.f_port),
-            "payload_size": float(len(up.payload)),
-            "gateway_count": float(len(up.gateways)),
-            "decode_ok": 1.0 if status in ("decoded", "lns_decoded") else 0.0,
-            "fcnt_gap": float(gap),
-        }
-        if best is not None and best.rssi is not None:
-            fields["rssi"] = float(best.rssi)
-        snrs = [g.snr for g in up.gateways if g.snr is not None]
-        if snrs:
-            fields["snr"] = float(max(snrs))
         r = up.radio
-        if r.spreading_factor is not None:
-            fields["spreading_factor"] = float(r.spreading_factor)
-        if r.frequency is not None:
-            fields["frequency"] = float(r.frequency)
-        if r.airtime is not None:
-            fields["airtime"] = float(r.airtime)
-        return line(Point(measurement=UPLINK_MEASUREMENT, tags=tags, fields=fields, time_ns=t_ns))
+        snrs = [g.snr for g in up.gateways if g.snr is not None]
+        fields = [
+            ("airtime", r.airtime),
+            ("decode_ok", 1.0 if status in ("decoded", "lns_decoded") else 0.0),
+            ("f_cnt", up.f_cnt),
+            ("f_port", up.f_port),
+            ("fcnt_gap", gap),
+            ("frequency", r.frequency),
+            ("gateway_count", len(up.gateways)),
+            ("payload_size", len(up.payload)),
+            ("rssi", best.rssi if best is not None else None),
+            ("snr", max(snrs) if snrs else None),
+            ("spreading_factor", r.spreading_factor),
+        ]
+        head, tail = _tag_halves(tags, "~")  # "~" sorts after every key: all tags in head
+        body = ",".join(f"{k}={float(v)!r}" for k, v in fields if v is not None)
+        return (
+            f"{UPLINK_MEASUREMENT},{head} {body} {t_ns}"
+            if head
+            else f"{UPLINK_MEASUREMENT} {body} {t_ns}"
+        )
 
     @staticmethod
     def _validate(readings: tuple[Reading, ...], warnings: list[str]) -> tuple[Reading, ...]:

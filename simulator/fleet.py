@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import yaml
 
+from decoders.quantities import info
 from simulator import encoders as enc
 from simulator import envelopes as env
 
@@ -62,7 +63,7 @@ class VirtualDevice:
     interval_s: int = 600
     marshaler: Literal["json", "protobuf"] = "json"
     #: for behaviour "vector": the model's success cases (f_port, payload, readings)
-    vectors: tuple[tuple[int, bytes, tuple[tuple[str, str, float], ...]], ...] = field(default=())
+    vectors: tuple[tuple[int, bytes, tuple[VectorReading, ...]], ...] = field(default=())
     offset: float = 0.0  # per-device temperature offset
 
 
@@ -75,10 +76,14 @@ def _app_uuid(name: str) -> str:
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-8{h[17:20]}-{h[20:32]}"
 
 
+VectorReading = tuple[str, str, float, int | None]  # quantity, sensor, value, device time (ns)
+
+
 def load_vectors(
     model_id: str,
-) -> tuple[tuple[int, bytes, tuple[tuple[str, str, float], ...]], ...]:
-    """The success cases of a model's vector file (those without a device time)."""
+) -> tuple[tuple[int, bytes, tuple[VectorReading, ...]], ...]:
+    """The success cases of a model's vector file, with the readings the service keeps
+    (readings outside the quantity catalogue's valid range are dropped by the pipeline)."""
     out = []
     for path in sorted(VECTOR_ROOT.glob("*/testdata/*.yaml")):
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -89,11 +94,24 @@ def load_vectors(
                 continue
             payload = bytes.fromhex(str(case["payload"]).replace(" ", ""))
             readings = tuple(
-                (str(r["quantity"]), str(r.get("sensor", "")), float(r["value"]))
+                (
+                    str(r["quantity"]),
+                    str(r.get("sensor", "")),
+                    float(r["value"]),
+                    _time_ns(r.get("time")),
+                )
                 for r in case["readings"]
+                if info(str(r["quantity"])).in_range(float(r["value"]))
             )
             out.append((int(case["f_port"]), payload, readings))
     return tuple(out)
+
+
+def _time_ns(value: object) -> int | None:
+    if value is None:
+        return None
+    t = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return _ns(t if t.tzinfo else t.replace(tzinfo=UTC))
 
 
 def default_fleet(
@@ -277,8 +295,16 @@ def uplink(dev: VirtualDevice, t: datetime, f_cnt: int, rng: random.Random) -> S
         topic, body = _wrap(dev, t, f_cnt, 5, payload, decoded)
     elif dev.behaviour == "vector":
         f_port, payload, readings = dev.vectors[f_cnt % len(dev.vectors)]
-        exp = readings
         topic, body = _wrap(dev, t, f_cnt, f_port, payload)
+        return SimMessage(
+            topic=topic,
+            payload=body,
+            device=device_tag(dev),
+            expected=tuple(
+                Expected(quantity=qn, sensor=sn, value=v, time_ns=own if own is not None else ns)
+                for qn, sn, v, own in readings
+            ),
+        )
     else:  # broken: a cut-off LHT65 frame -> decode error, radio metadata still written
         payload = bytes(rng.randrange(256) for _ in range(rng.randint(1, 7)))
         topic, body = _wrap(dev, t, f_cnt, 2, payload)

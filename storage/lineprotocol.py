@@ -6,6 +6,7 @@ replayed uplink overwrites its own points.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable
 
@@ -19,7 +20,9 @@ def escape_measurement(name: str) -> str:
     return name.translate(_MEAS)
 
 
+@functools.lru_cache(maxsize=65536)
 def escape_key(key: str) -> str:
+    """Escape a tag key, tag value or field key (cached: tag values repeat per device)."""
     return key.translate(_TAG)
 
 

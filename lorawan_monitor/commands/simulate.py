@@ -43,6 +43,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("--qos", type=int, choices=[0, 1, 2], default=1)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--models",
+        default="",
+        help="also simulate one device per model id (comma-separated, or 'all' for every "
+        "supported model), replaying the vendor example payloads of its decoder",
+    )
     p.set_defaults(func=run)
 
 
@@ -55,6 +61,12 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     networks = {"mixed": ("tts", "chirpstack")}.get(args.network, (args.network,))
     fleet = default_fleet(args.devices, broken=args.broken, networks=networks)  # type: ignore[arg-type]
+    if args.models:
+        from decoders.registry import NATIVE
+        from simulator.fleet import vector_devices
+
+        wanted = list(NATIVE) if args.models == "all" else args.models.split(",")
+        fleet += vector_devices([m for m in wanted if not m.startswith("example/")], networks[0])  # type: ignore[arg-type]
     if args.start:
         start = datetime.fromisoformat(args.start)
     else:
