@@ -294,6 +294,45 @@ class SqlRegistry:
         with self._tx() as conn:
             return [_journal_entry(r._mapping) for r in conn.execute(q)]
 
+    def record_redecode(self, records: Sequence[UplinkRecord]) -> int:
+        """Store the result of decoding journaled uplinks again (``lorawan-monitor
+        redecode``): each matching journal entry (device, uplink id or frame counter,
+        receive time) gets the new status, error, model and decoded payload; a device whose
+        last uplink it is gets the new decode status and last readings. Counters and
+        "last seen" are left alone. Returns the number of journal entries updated. (#6)"""
+        updated = 0
+        j = journal.c
+        with self._lock, self._tx(write=True) as conn:
+            for r in records:
+                match = [j.device_key == r.device_key, j.received_at == r.received_at]
+                if r.uplink_id:
+                    match.append(j.uplink_id == r.uplink_id)
+                else:
+                    match += [j.uplink_id.is_(None), j.f_cnt == r.f_cnt]
+                values = {
+                    "status": r.status,
+                    "error": r.error,
+                    "model_id": r.model_id,
+                    "decoded": dict(r.decoded) if r.decoded is not None else None,
+                }
+                updated += conn.execute(update(journal).where(*match).values(values)).rowcount
+                d = devices.c
+                conn.execute(
+                    update(devices)
+                    .where(
+                        d.device_key == r.device_key,
+                        d.last_seen == r.received_at,
+                        d.last_uplink_id == r.uplink_id if r.uplink_id else d.last_f_cnt == r.f_cnt,
+                    )
+                    .values(
+                        last_status=r.status,
+                        last_error=r.error,
+                        decoder=r.decoder,
+                        last_readings=[[q, s, float(v)] for q, s, v in r.readings] or None,
+                    )
+                )
+        return updated
+
     def close(self) -> None:
         self.engine.dispose()
 

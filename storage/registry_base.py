@@ -167,4 +167,7 @@ class Registry(Protocol):
         self, *, model_id: str | None, start: datetime, end: datetime
     ) -> list[JournalEntry]: ...
 
+    def record_redecode(self, records: Sequence[UplinkRecord]) -> int:
+        """New decode results for journaled uplinks (redecode); returns entries updated."""
+
     def close(self) -> None: ...
