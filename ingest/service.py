@@ -53,6 +53,7 @@ class IngestService:
         buffer_path: Path | None = None,
         transport_factory: Callable[[Callable[[RawMessage], None]], _Transport] | None = None,
         chunk_size: int = 2000,
+        max_queued: int = 8000,
         meta_ttl: float = 30.0,
     ) -> None:
         self.settings = settings
@@ -70,7 +71,9 @@ class IngestService:
             default_site=settings.ingest.default_site,
             drop_simulated=settings.ingest.drop_simulated,
         )
-        self._queue: queue.SimpleQueue[RawMessage] = queue.SimpleQueue()
+        # bounded: when the processor falls behind, the MQTT thread waits here, paho stops
+        # reading, and the broker keeps the (un-acknowledged) rest: memory stays bounded
+        self._queue: queue.Queue[RawMessage] = queue.Queue(maxsize=max_queued)
         self._stop = threading.Event()
         self._written_event = threading.Event()
         self._chunk_size = chunk_size
@@ -335,7 +338,7 @@ class IngestService:
                 self._written_event.set()
                 self._stop.wait(min(flush, 0.05))
                 continue
-            n = sum(len(c.points) for c in chunks)
+            n = sum(len(c.lines) for c in chunks)
             if (
                 n < batch_size
                 and time.time() - chunks[0].created < flush

@@ -130,12 +130,21 @@ class SqlRegistry:
             # an uplink is (device, uplink_id, received_at): ChirpStack v3 ids are
             # "devEUI:fCnt" and repeat after a counter reset, with another receive time
             seen: set[tuple[str, str, datetime]] = set()
-            if ids:
+            # only an uplink not newer than its device's last_seen can already be in the
+            # journal (a replay, redelivery or refill): the live stream needs no look-up
+            old = [
+                r
+                for r in recs
+                if r.uplink_id
+                and rows[r.device_key]["last_seen"] is not None
+                and r.received_at <= rows[r.device_key]["last_seen"]
+            ]
+            if ids and old:
                 j = journal.c
                 q = select(j.device_key, j.uplink_id, j.received_at).where(
-                    j.device_key.in_(keys),
-                    j.received_at >= recs[0].received_at,
-                    j.received_at <= recs[-1].received_at,
+                    j.device_key.in_(sorted({r.device_key for r in old})),
+                    j.received_at >= old[0].received_at,
+                    j.received_at <= old[-1].received_at,
                 )
                 seen = {(k, u, t) for k, u, t in conn.execute(q) if u in ids}
             entries: list[dict[str, Any]] = []
