@@ -17,6 +17,7 @@ from lorawan_monitor.errors import ConfigError
 
 #: subcommand modules, in help order (explicit list: greppable, no plugin discovery)
 COMMANDS = (
+    "run",
     "ingest",
     "simulate",
     "demo",

@@ -148,6 +148,10 @@ class IngestSettings(BaseModel):
     drop_simulated: bool = False
     #: site tag for devices without one
     default_site: str = ""
+    #: Prometheus /metrics of a stand-alone ``ingest`` process (0 = off; ``run`` and the
+    #: API serve /metrics themselves)
+    metrics_port: int = Field(9464, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
 
 
 class ApiSettings(BaseModel):

@@ -47,6 +47,10 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if settings.ingest.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.ingest.metrics_port, addr=settings.ingest.metrics_host)
     service.start()
     log.info(
         "ingest running: broker %s:%s, store %s",

@@ -1,0 +1,104 @@
+"""`lorawan-monitor run` (ingest + API in one process) and `ingest`'s own /metrics, as a user
+starts them: real subprocesses, a real mosquitto, the embedded SQLite stores."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from simulator.fleet import default_fleet, generate
+from simulator.publisher import Publisher
+from tests.servers import Mosquitto, free_port
+
+pytestmark = pytest.mark.integration
+
+
+def _env(mosquitto: Mosquitto, tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LORAWAN_")}
+    env.update(
+        LORAWAN_MQTT__HOST="127.0.0.1",
+        LORAWAN_MQTT__PORT=str(mosquitto.port),
+        LORAWAN_MQTT__CLIENT_ID=f"run-{tmp_path.name}",
+        LORAWAN_STORAGE__DATA_DIR=str(tmp_path / "data"),
+        **extra,
+    )
+    return env
+
+
+def _poll(url: str, check, timeout: float = 40.0) -> httpx.Response:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    last: httpx.Response | None = None
+    while time.monotonic() < deadline:
+        try:
+            last = httpx.get(url, timeout=2)
+            if check(last):
+                return last
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"{url}: condition not met; last answer {last and last.text[:300]}")
+
+
+def test_run_serves_ingested_devices_readiness_and_metrics(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = _env(mosquitto, tmp_path, LORAWAN_API__PORT=str(port))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lorawan_monitor.cli", "run"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _poll(f"{base}/api/v1/health/ready", lambda r: r.status_code == 200)
+        fleet = default_fleet(6, broken=1, networks=("tts", "chirpstack"))
+        pub = Publisher("127.0.0.1", mosquitto.port, client_id=f"pub-{tmp_path.name}")
+        pub.publish(generate(fleet, count=60, malformed_count=3, seed=11))
+        pub.close()
+        r = _poll(
+            f"{base}/api/v1/devices?limit=100",
+            lambda r: r.status_code == 200 and r.json()["total"] >= 7,
+        )
+        devices = r.json()["data"]
+        assert r.json()["total"] == 7
+        lights = {d["status"] for d in devices}
+        assert "decode_error" in lights and "ok" in lights, lights
+        m = _poll(f"{base}/metrics", lambda r: 'outcome="rejected",reason="malformed"' in r.text)
+        assert 'lorawan_messages_total{outcome="rejected",reason="malformed"} 3.0' in m.text
+        assert "lorawan_buffer_points" in m.text
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err.decode()[-2000:]
+
+
+def test_ingest_exposes_its_own_metrics(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    mport = free_port()
+    env = _env(mosquitto, tmp_path, LORAWAN_INGEST__METRICS_PORT=str(mport))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lorawan_monitor.cli", "ingest"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        _poll(f"http://127.0.0.1:{mport}/metrics", lambda r: "lorawan_mqtt_connected 1.0" in r.text)
+        pub = Publisher("127.0.0.1", mosquitto.port, client_id=f"pub-{tmp_path.name}")
+        pub.publish(generate(default_fleet(4, networks=("tts",)), count=20, seed=2))
+        pub.close()
+        _poll(
+            f"http://127.0.0.1:{mport}/metrics",
+            lambda r: 'lorawan_messages_total{outcome="stored",reason="uplink"} 20.0' in r.text,
+        )
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err.decode()[-2000:]
