@@ -55,6 +55,13 @@ ROOT = Path(__file__).resolve().parents[2]
 # -- helpers ---------------------------------------------------------------------------
 
 
+# tests/servers.py writes the broker's persistence file into a root-only temporary
+# directory; mosquitto started as root drops to the "mosquitto" user and then cannot save
+# it ("Error saving in-memory database ... Permission denied"), so a restart would lose
+# sessions and queues. Staying root (ignored when not started as root) keeps persistence.
+PERSISTENT = "user root\n"
+
+
 def _stream(count: int, seed: int) -> list[SimMessage]:
     fleet = default_fleet(8, networks=("chirpstack",))
     return list(generate(fleet, count=count, seed=seed))
@@ -252,7 +259,7 @@ class _IngestProcess:
 @pytest.fixture
 def verbose_mosquitto() -> Iterator[Mosquitto]:
     """A broker of our own that logs every PUBLISH (to count redeliveries: ``d1``)."""
-    with running_mosquitto(extra_conf="log_type all\nlog_dest stderr\n") as broker:
+    with running_mosquitto(extra_conf=PERSISTENT + "log_type all\nlog_dest stderr\n") as broker:
         yield broker
 
 
@@ -303,10 +310,11 @@ def test_ingest_sigkill_midstream_loses_nothing(
 
 
 def test_mosquitto_restart_midstream_loses_nothing(
-    influxd: Influxd, influx_db: str, tmp_path: Path
+    influxd: Influxd, influx_db: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="ingest.transport.mqtt")
     messages = _stream(1200, seed=13)
-    with running_mosquitto() as broker:
+    with running_mosquitto(extra_conf=PERSISTENT) as broker:
         settings = settings_for(
             broker.port,
             influxd.url,
@@ -324,11 +332,21 @@ def test_mosquitto_restart_midstream_loses_nothing(
             t.start()
             assert _wait(lambda: service.received >= 300, 20)
             broker.restart()  # SIGTERM: mosquitto saves sessions and queues to disk
+            log_text = (broker.workdir / "mosquitto.log").read_text(errors="replace")
+            assert "Error saving" not in log_text, log_text[-500:]
             restarted_at = service.received
             assert _wait(lambda: m.STATE.mqtt_connected, 20)
             t.join(30)
+            assert _wait(lambda: "(session resumed)" in caplog.text, 10), caplog.text
             assert _wait(lambda: pub.acknowledged() == len(messages), 30), pub.acknowledged()
-            assert _wait(lambda: _uplinks_stored(influxd, influx_db) == len(messages), 40)
+            ok = _wait(lambda: _uplinks_stored(influxd, influx_db) == len(messages), 40)
+            assert ok, (
+                service.received,
+                _uplinks_stored(influxd, influx_db),
+                pub.acknowledged(),
+                service.buffer.stats(),
+                dict(service.outcomes),
+            )
             assert service.wait_idle(20)
             pub.close()
             assert restarted_at < len(messages)
