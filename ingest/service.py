@@ -63,6 +63,7 @@ class IngestService:
             buffer_path or settings.storage.data_dir / "buffer.db",
             max_points=settings.storage.buffer_max_points,
             policy=settings.storage.buffer_full_policy,
+            synchronous=settings.storage.buffer_synchronous,
         )
         self.pipeline = Pipeline(
             decoder_registry=decoders or NATIVE,

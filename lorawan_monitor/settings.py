@@ -132,6 +132,9 @@ class StorageSettings(BaseModel):
     #: durable buffer of points not yet confirmed by the time-series store
     buffer_max_points: int = Field(5_000_000, ge=1000)
     buffer_full_policy: Literal["drop_oldest", "reject_new"] = "drop_oldest"
+    #: SQLite durability of the buffer: NORMAL survives a crash of the process (kill -9),
+    #: FULL also a power loss, at a cost per commit
+    buffer_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
     #: raw uplinks kept per device in the journal
     journal_per_device: int = Field(100, ge=0, le=100000)
 

@@ -70,7 +70,11 @@ class Mosquitto:
             # a consumer that falls behind must not lose QoS-1 messages in tests/benchmarks
             "max_queued_messages 0\n"
             "max_inflight_messages 0\n"
-            "max_keepalive 65535\n" + self.extra_conf
+            "max_keepalive 65535\n"
+            # started as root, mosquitto switches to the `mosquitto` user, which cannot write
+            # its persistence file into our temporary directory: a restart would lose sessions
+            + ("user root\n" if os.geteuid() == 0 and "user " not in self.extra_conf else "")
+            + self.extra_conf
         )
         log = open(self.workdir / "mosquitto.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
