@@ -185,6 +185,11 @@ def _daily(t: datetime, mean: float, amp: float, peak_hour: float = 15.0) -> flo
     return mean + amp * math.cos(2 * math.pi * (h - peak_hour) / 24)
 
 
+def _sf(dev: VirtualDevice) -> int:
+    """A device's spreading factor: most near a gateway (SF7), some far away (up to SF12)."""
+    return (7, 7, 7, 8, 9, 10, 11, 12)[int(dev.dev_eui[-2:], 16) % 8]
+
+
 def _wrap(
     dev: VirtualDevice,
     t: datetime,
@@ -206,6 +211,7 @@ def _wrap(
             if dev.behaviour in ("lht65", "vector", "broken", "lns-only")
             else None,
             decoded=decoded,
+            spreading_factor=_sf(dev),
         )
     if dev.network == "chirpstack":
         return env.chirpstack_uplink(
@@ -221,6 +227,7 @@ def _wrap(
             tags={"model": dev.model_id} if dev.model_id and dev.behaviour != "lns-only" else {},
             object=decoded,
             marshaler=dev.marshaler,
+            spreading_factor=_sf(dev),
         )
     return env.chirpstack_v3_uplink(
         application_id=7,
