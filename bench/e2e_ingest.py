@@ -92,6 +92,7 @@ def main() -> int:
                     "LORAWAN_INFLUX__DATABASE": "bench",
                     "LORAWAN_STORAGE__DATA_DIR": f"{tmp}/worker{w}",
                     "LORAWAN_STORAGE__REGISTRY_URL": f"sqlite:///{tmp}/worker{w}-registry.db",
+                    "LORAWAN_INGEST__METRICS_PORT": "0",
                 }
             )
             if args.workers > 1:
@@ -136,6 +137,8 @@ def main() -> int:
             if dead:
                 for w in range(args.workers):
                     print(Path(f"{tmp}/ingest{w}.log").read_text()[-2000:])
+                for p in procs:
+                    p.kill()
                 raise SystemExit("an ingest worker exited early")
             res = ix.query('SELECT count("f_cnt") FROM "lorawan_uplink"', db="bench")
             series = res["results"][0].get("series", [])

@@ -7,6 +7,7 @@ import logging
 import signal
 import threading
 
+from lorawan_monitor.errors import ConfigError
 from lorawan_monitor.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,14 @@ def run(args: argparse.Namespace) -> int:
     if settings.ingest.metrics_port:
         from prometheus_client import start_http_server
 
-        start_http_server(settings.ingest.metrics_port, addr=settings.ingest.metrics_host)
+        try:
+            start_http_server(settings.ingest.metrics_port, addr=settings.ingest.metrics_host)
+        except OSError as exc:
+            raise ConfigError(
+                f"LORAWAN_INGEST__METRICS_PORT: cannot listen on "
+                f"{settings.ingest.metrics_host}:{settings.ingest.metrics_port} ({exc.strerror}); "
+                "another ingest worker on this host needs its own port, or 0 to switch it off"
+            ) from exc
     service.start()
     log.info(
         "ingest running: broker %s:%s, store %s",
