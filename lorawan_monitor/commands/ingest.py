@@ -8,7 +8,7 @@ import signal
 import threading
 
 from lorawan_monitor.errors import ConfigError
-from lorawan_monitor.settings import load_settings
+from lorawan_monitor.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +22,20 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--no-registry", action="store_true", help="do not keep device status (benchmarks)"
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="run N worker processes on one MQTT 5 shared subscription (one per core; "
+        "group LORAWAN_MQTT__SHARE_GROUP, default 'lorawan-monitor')",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()  # first: a bad setting exits before anything starts
+    if args.workers > 1:
+        return _supervise(args, settings)
 
     from ingest.service import IngestService
     from lorawan_monitor.wiring import (
@@ -72,3 +81,62 @@ def run(args: argparse.Namespace) -> int:
     if registry is not None:
         registry.close()
     return 0
+
+
+def _supervise(args: argparse.Namespace, settings: Settings) -> int:
+    """Start ``--workers`` ingest processes that split one stream over a shared subscription.
+
+    Each worker gets its own client id (``<id>-<n>``, stable, so its broker session survives
+    restarts), its own durable buffer (``<data_dir>/worker-<n>``) and metrics port
+    (``port + n - 1``); they share the registry and the time-series store.
+    """
+    import os
+    import subprocess
+    import sys
+
+    from ingest.transport.mqtt import default_client_id
+
+    if settings.mqtt.protocol_version() != 5:
+        raise ConfigError(
+            "--workers needs MQTT 5 shared subscriptions; The Things Stack's MQTT server speaks "
+            "3.1.1 only (run one ingest per TTS application instead)"
+        )
+    group = settings.mqtt.share_group or "lorawan-monitor"
+    base_id = settings.mqtt.client_id or default_client_id()
+    registry = settings.storage.registry_dsn()
+    procs = []
+    for n in range(1, args.workers + 1):
+        env = dict(os.environ)
+        env.update(
+            {
+                "LORAWAN_MQTT__SHARE_GROUP": group,
+                "LORAWAN_MQTT__CLIENT_ID": f"{base_id}-{n}",
+                "LORAWAN_STORAGE__DATA_DIR": str(settings.storage.data_dir / f"worker-{n}"),
+                "LORAWAN_STORAGE__REGISTRY_URL": registry,
+                "LORAWAN_INGEST__METRICS_PORT": str(
+                    settings.ingest.metrics_port + n - 1 if settings.ingest.metrics_port else 0
+                ),
+            }
+        )
+        if n > 1:
+            env.pop("LORAWAN_INGEST__DEVICES_FILE", None)  # imported once, by worker 1
+        cmd = [sys.executable, "-m", "lorawan_monitor.cli", "ingest"]
+        if args.no_registry:
+            cmd.append("--no-registry")
+        procs.append(subprocess.Popen(cmd, env=env))
+    log.info("started %d ingest workers on $share/%s/...", len(procs), group)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        if any(p.poll() is not None for p in procs):
+            log.error(
+                "an ingest worker exited (code %s); stopping the others",
+                [p.returncode for p in procs],
+            )
+            break
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    codes = [p.wait(60) for p in procs]
+    return 0 if stop.is_set() and all(c == 0 for c in codes) else 1

@@ -14,7 +14,8 @@ import pytest
 
 from simulator.fleet import default_fleet, generate
 from simulator.publisher import Publisher
-from tests.servers import Mosquitto, free_port
+from tests.integration.helpers import count_points, diff, expected_points, influx_points
+from tests.servers import Influxd, Mosquitto, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -101,4 +102,58 @@ def test_ingest_exposes_its_own_metrics(mosquitto: Mosquitto, tmp_path: Path) ->
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err.decode()[-2000:]
+
+
+def test_ingest_workers_split_one_stream_without_duplicates(
+    mosquitto: Mosquitto, influxd: Influxd, influx_db: str, tmp_path: Path
+) -> None:
+    mport = free_port()
+    env = _env(
+        mosquitto,
+        tmp_path,
+        LORAWAN_INGEST__METRICS_PORT=str(mport),
+        LORAWAN_INFLUX__URL=influxd.url,
+        LORAWAN_INFLUX__DATABASE=influx_db,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lorawan_monitor.cli", "ingest", "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        for port in (mport, mport + 1):
+            _poll(
+                f"http://127.0.0.1:{port}/metrics", lambda r: "lorawan_mqtt_connected 1.0" in r.text
+            )
+        messages = list(generate(default_fleet(8, networks=("chirpstack",)), count=400, seed=21))
+        pub = Publisher("127.0.0.1", mosquitto.port, client_id=f"pub-{tmp_path.name}")
+        pub.publish(messages)
+        pub.close()
+        expected = expected_points(messages)
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            if count_points(influxd, influx_db, "lorawan_uplink", "f_cnt") >= len(messages):
+                break
+            time.sleep(0.3)
+        d = diff(expected, influx_points(influxd, influx_db, {k[0] for k in expected}))
+        assert d["missing"] == 0 and d["extra"] == 0 and d["n_wrong"] == 0, repr(d)
+        stored = []
+        for port in (mport, mport + 1):
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            line = next(
+                (
+                    ln
+                    for ln in text.splitlines()
+                    if ln.startswith('lorawan_messages_total{outcome="stored",reason="uplink"}')
+                ),
+                "x 0",
+            )
+            stored.append(float(line.split()[-1]))
+        assert sum(stored) == len(messages)  # each message went to exactly one worker
+        assert all(n > 0 for n in stored), stored  # and both worked
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()[-2000:]
