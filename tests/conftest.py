@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from lorawan_monitor.settings import InfluxSettings
+from storage.influx import InfluxStore
 from tests.servers import Influxd, Mosquitto, running_influxd, running_mosquitto
 
 
@@ -31,3 +33,11 @@ def influx_db(influxd: Influxd) -> Iterator[str]:
     influxd.create_database(name)
     yield name
     influxd.drop_database(name)
+
+
+def influx_store_for(request: pytest.FixtureRequest) -> InfluxStore:
+    """An InfluxStore on the session's influxd with a fresh database (fixtures ``influxd``,
+    ``influx_db``), for parametrized store tests."""
+    influxd = request.getfixturevalue("influxd")
+    db = request.getfixturevalue("influx_db")
+    return InfluxStore(InfluxSettings(url=influxd.url, database=db))

@@ -6,7 +6,6 @@ in: means from the generated values, counter increases from the generated increm
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -18,6 +17,7 @@ import pytest
 from opendata.stations import Station
 from storage.base import Point, TimeSeriesStore
 from storage.sqlite import SqliteStore, to_ns
+from tests.conftest import influx_store_for
 
 BERLIN = ZoneInfo("Europe/Berlin")
 ENV, PEOPLE, PARK, PRIVATE, NOINT = (
@@ -113,21 +113,6 @@ def october() -> Truth:
     return simulate(*OCTOBER)
 
 
-def influx_store(request: pytest.FixtureRequest) -> TimeSeriesStore:
-    try:
-        influx = importlib.import_module("storage.influx")
-    except ModuleNotFoundError as exc:
-        if exc.name != "storage.influx":
-            raise
-        pytest.skip("storage/influx.py (InfluxStore) is not written yet")
-    from lorawan_monitor.settings import InfluxSettings
-
-    influxd = request.getfixturevalue("influxd")
-    db = request.getfixturevalue("influx_db")
-    s: TimeSeriesStore = influx.InfluxStore(InfluxSettings(url=influxd.url, database=db))
-    return s
-
-
 @pytest.fixture(params=["sqlite", "influx"])
 def store_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -141,7 +126,7 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[objec
         s = (
             SqliteStore(tmp_path / f"ts{len(made)}.db")
             if kind == "sqlite"
-            else influx_store(request)
+            else influx_store_for(request)
         )
         for i in range(0, len(truth.points), 5000):
             s.write(truth.points[i : i + 5000])

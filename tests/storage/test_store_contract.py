@@ -8,7 +8,6 @@ epoch-aligned and empty ones are left out (``fill(none)``), non-finite values ar
 
 from __future__ import annotations
 
-import importlib
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,23 +17,9 @@ import pytest
 
 from storage.base import Point, TimeSeriesStore
 from storage.sqlite import SqliteStore, from_ns, to_ns
+from tests.conftest import influx_store_for
 
 T0 = datetime(2026, 3, 29, 0, 0, tzinfo=UTC)
-
-
-def _influx_store(request: pytest.FixtureRequest) -> TimeSeriesStore:
-    try:
-        influx = importlib.import_module("storage.influx")
-    except ModuleNotFoundError as exc:
-        if exc.name != "storage.influx":
-            raise
-        pytest.skip("storage/influx.py (InfluxStore) is not written yet")
-    from lorawan_monitor.settings import InfluxSettings
-
-    influxd = request.getfixturevalue("influxd")
-    db = request.getfixturevalue("influx_db")
-    store: TimeSeriesStore = influx.InfluxStore(InfluxSettings(url=influxd.url, database=db))
-    return store
 
 
 @pytest.fixture(params=["sqlite", "influx"])
@@ -43,7 +28,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TimeSeries
     if request.param == "sqlite":
         s = SqliteStore(tmp_path / "ts.db")
     else:
-        s = _influx_store(request)
+        s = influx_store_for(request)
     yield s
     s.close()
 
