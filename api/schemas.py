@@ -45,6 +45,10 @@ class ReadyPublic(_Public):
     store_reachable: bool
     buffer_depth: int
     buffer_limit: int
+    buffer_oldest_age_s: float = Field(0.0, description="age of the oldest point not yet written")
+    points_dropped: int = Field(
+        0, description="points dropped by the full-buffer policy since start"
+    )
 
 
 # --- devices ----------------------------------------------------------------------------

@@ -371,7 +371,10 @@ class IngestService:
                 log.exception("unexpected error writing to the store")
                 self._stop.wait(backoff)
             m.BUFFER_DEPTH.set(self.buffer.depth)
-            m.BUFFER_OLDEST_AGE.set(self.buffer.oldest_age())
+            age = self.buffer.oldest_age()
+            m.BUFFER_OLDEST_AGE.set(age)
+            m.STATE.buffer_oldest_age = age
+            m.STATE.points_dropped = self.buffer.dropped
             m.STATE.buffer_depth = self.buffer.depth
             self._written_event.set()
 

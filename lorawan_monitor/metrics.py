@@ -44,6 +44,8 @@ class ServiceState:
     sink_error: str | None = None
     buffer_depth: int = 0
     buffer_limit: int = 0
+    buffer_oldest_age: float = 0.0
+    points_dropped: int = 0
     started: float = field(default_factory=time.time)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

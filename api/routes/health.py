@@ -47,5 +47,7 @@ def health_ready(state: StateDep, store: StoreDep) -> JSONResponse:
         store_reachable=reachable,
         buffer_depth=state.buffer_depth,
         buffer_limit=state.buffer_limit,
+        buffer_oldest_age_s=state.buffer_oldest_age,
+        points_dropped=state.points_dropped,
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if body.ready else 503)

@@ -203,12 +203,15 @@ def test_influxd_outage_midstream_loses_nothing(
             pub.publish(third[:150], rate=600)  # ingest goes on taking messages
             assert _wait(lambda: service.buffer.depth > depth_down, 20)
             peak = service.buffer.depth
+            # readiness shows how old the oldest unwritten point is
+            assert _wait(lambda: m.STATE.buffer_oldest_age > 0.5, 10)
 
             influxd.start()
             pub.publish(third[150:], rate=600)
             pub.close()
             assert service.wait_idle(45), service.buffer.stats()
             assert _wait(lambda: m.STATE.sink_ok, 5)
+            assert _wait(lambda: m.STATE.buffer_oldest_age == 0.0, 5)
             _assert_exact(
                 influxd,
                 db,
