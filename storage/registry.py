@@ -21,15 +21,17 @@ uplink (``uplink_id`` and ``received_at``) twice changes nothing.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, cast
 
 from sqlalchemy import (
     bindparam,
     delete,
     func,
+    insert,
     or_,
     select,
     update,
@@ -47,6 +49,9 @@ from storage.migrations import (
     devices,
     journal,
     overdue_after,
+    positional,
+    raw_binds,
+    result_processors,
     safe_url,
     upgrade,
 )
@@ -54,6 +59,20 @@ from storage.registry_base import DeviceMeta, DeviceStatus, JournalEntry, Uplink
 
 __all__ = ["SqlRegistry", "create_registry_engine", "upgrade"]
 _BATTERY = "battery"
+#: journal columns in the order of the compiled INSERT's parameters
+_JOURNAL_COLS = (
+    "device_key",
+    "received_at",
+    "f_port",
+    "f_cnt",
+    "payload",
+    "status",
+    "model_id",
+    "error",
+    "decoded",
+    "gateways",
+    "uplink_id",
+)
 _BATTERY_VOLTAGE = "battery_voltage"
 
 
@@ -73,12 +92,38 @@ class SqlRegistry:
         except SQLAlchemyError as exc:
             self.engine.dispose()
             raise SinkUnavailableError(f"registry database {safe_url(dsn)}: {exc}") from exc
-        self._pg = self.engine.dialect.name == "postgresql"
+        dialect = self.engine.dialect
+        self._pg = dialect.name == "postgresql"
         self._set_status = (
             update(devices)
             .where(devices.c.device_key == bindparam("k"))
             .values({c: bindparam(c) for c in STATUS_COLS})
         )
+        # the hot path (record_uplinks) runs these through the DB-API with parameters
+        # converted here, as the column types would convert them (#2)
+        self._bind = raw_binds(dialect)
+        self._insert_sql, names = positional(
+            insert(journal).values({c: bindparam(c) for c in _JOURNAL_COLS}), dialect
+        )
+        assert names == _JOURNAL_COLS, names
+        self._update_sql, names = positional(self._set_status, dialect)
+        assert names == (*STATUS_COLS, "k"), names
+        kinds = {c.name: type(c.type).__name__ for c in devices.columns}
+        self._status_ts = tuple(c for c in STATUS_COLS if kinds[c] == "UtcDateTime")
+        self._status_js = tuple(c for c in STATUS_COLS if kinds[c] == "FastJson")
+        self._row_procs: tuple[tuple[str, Callable[[Any], Any] | None], ...] = ()
+        prep = dialect.identifier_preparer
+        self._select_rows = (
+            "SELECT {} FROM devices WHERE device_key IN ({{}}) ORDER BY device_key{}".format(
+                ", ".join(prep.quote(c.name) for c in devices.columns),
+                " FOR UPDATE" if self._pg else "",
+            )
+        )
+        self._select_seen = (
+            "SELECT device_key, uplink_id, received_at FROM journal WHERE device_key IN ({}) "
+            "AND received_at >= {p} AND received_at <= {p}"
+        )
+        self._ph = "%s" if self._pg else "?"
         keep = (
             select(journal.c.id)
             .where(journal.c.device_key == bindparam("k"))
@@ -102,70 +147,131 @@ class SqlRegistry:
         except SQLAlchemyError as exc:
             raise SinkUnavailableError(f"registry: {exc}") from exc
 
+    def _read_rows(self, conn: Connection, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The device rows ``keys`` (locked on PostgreSQL), values as SQLAlchemy reads them."""
+        sql = self._select_rows.format(", ".join([self._ph] * len(keys)))
+        res = conn.exec_driver_sql(sql, tuple(keys))
+        if not self._row_procs:
+            desc = res.cursor.description if res.cursor is not None else None
+            self._row_procs = result_processors(devices, self.engine.dialect, desc or ())
+        procs = self._row_procs
+        return {
+            row[0]: {
+                n: (v if p is None or v is None else p(v))
+                for (n, p), v in zip(procs, row, strict=True)
+            }
+            for row in res.all()
+        }
+
     def _lock_rows(
-        self, conn: Connection, keys: Sequence[str], new: Mapping[str, Mapping[str, Any]]
+        self,
+        conn: Connection,
+        keys: Sequence[str],
+        new: Callable[[str], Mapping[str, Any]] = lambda _key: {},
     ) -> dict[str, dict[str, Any]]:
-        """Read (and lock) the devices ``keys``; rows are created from ``new`` if missing."""
-        q = select(devices).where(devices.c.device_key.in_(keys)).order_by(devices.c.device_key)
-        rows = {r.device_key: dict(r._mapping) for r in conn.execute(q.with_for_update())}
+        """Read (and lock) the devices ``keys``; a missing row is created with ``new(key)``."""
+        rows = self._read_rows(conn, keys)
         missing = [k for k in keys if k not in rows]
         if missing:
             ins = (postgresql if self._pg else sqlite).insert(devices).on_conflict_do_nothing()
-            conn.execute(ins, [{"device_key": k, **_blank(), **new.get(k, {})} for k in missing])
-            q2 = q.where(devices.c.device_key.in_(missing)).with_for_update()
-            rows.update({r.device_key: dict(r._mapping) for r in conn.execute(q2)})
+            conn.execute(ins, [{"device_key": k, **_blank(), **new(k)} for k in missing])
+            rows.update(self._read_rows(conn, missing))
         return rows
+
+    def _journaled(
+        self, conn: Connection, recs: Sequence[UplinkRecord], rows: Mapping[str, Mapping[str, Any]]
+    ) -> set[tuple[str, str, Any]]:
+        """(device, uplink id, stored receive time) of the journaled uplinks among ``recs``.
+
+        Only an uplink not newer than its device's last_seen can already be in the journal
+        (a replay, redelivery or refill): the live stream needs no look-up."""
+        old = [
+            r
+            for r in recs
+            if r.uplink_id
+            and (last := rows[r.device_key]["last_seen"]) is not None
+            and r.received_at <= last
+        ]
+        if not old:
+            return set()
+        ids = {r.uplink_id for r in old}
+        keys = sorted({r.device_key for r in old})
+        sql = self._select_seen.format(", ".join([self._ph] * len(keys)), p=self._ph)
+        ts = self._bind.ts
+        params = (*keys, ts(old[0].received_at), ts(old[-1].received_at))
+        found = conn.exec_driver_sql(sql, params)
+        return {(k, u, t) for k, u, t in found if u in ids}
 
     # -- ingest ------------------------------------------------------------------------
 
     def record_uplinks(self, records: Sequence[UplinkRecord]) -> None:
         if not records:
             return
-        recs = sorted(records, key=lambda r: r.received_at)
+        recs = sorted(records, key=attrgetter("received_at"))
         keys = sorted({r.device_key for r in recs})
-        new = {r.device_key: _identity(r) for r in reversed(recs)}
-        ids = {r.uplink_id for r in recs if r.uplink_id}
+        first = {r.device_key: r for r in reversed(recs)}  # a new device: its first uplink
+        ts, js = self._bind.ts, self._bind.js
         with self._lock, self._tx(write=True) as conn:
-            rows = self._lock_rows(conn, keys, new)
+            rows = self._lock_rows(conn, keys, lambda k: _identity(first[k]))
             # an uplink is (device, uplink_id, received_at): ChirpStack v3 ids are
             # "devEUI:fCnt" and repeat after a counter reset, with another receive time
-            seen: set[tuple[str, str, datetime]] = set()
-            # only an uplink not newer than its device's last_seen can already be in the
-            # journal (a replay, redelivery or refill): the live stream needs no look-up
-            old = [
-                r
-                for r in recs
-                if r.uplink_id
-                and rows[r.device_key]["last_seen"] is not None
-                and r.received_at <= rows[r.device_key]["last_seen"]
-            ]
-            if ids and old:
-                j = journal.c
-                q = select(j.device_key, j.uplink_id, j.received_at).where(
-                    j.device_key.in_(sorted({r.device_key for r in old})),
-                    j.received_at >= old[0].received_at,
-                    j.received_at <= old[-1].received_at,
-                )
-                seen = {(k, u, t) for k, u, t in conn.execute(q) if u in ids}
-            entries: list[dict[str, Any]] = []
+            seen = self._journaled(conn, recs, rows)
+            entries: list[tuple[Any, ...]] = []
             changed: set[str] = set()
+            journaling = self._n > 0
             for r in recs:
-                st = rows[r.device_key]
-                if r.uplink_id:
-                    ident = (r.device_key, r.uplink_id, r.received_at)
-                    last = (st["device_key"], st["last_uplink_id"], st["last_seen"])
-                    if ident in seen or ident == last:
+                key, uid = r.device_key, r.uplink_id
+                st = rows[key]
+                t = ts(r.received_at)
+                if uid:
+                    ident = (key, uid, t)
+                    if ident in seen or (
+                        uid == st["last_uplink_id"] and r.received_at == st["last_seen"]
+                    ):
                         continue
                     seen.add(ident)
                 status, error = _apply(st, r)
-                changed.add(r.device_key)
-                if self._n:
-                    entries.append(_entry(r, status, error))
+                changed.add(key)
+                if journaling:
+                    d, gws = r.decoded, r.gateways
+                    if d is not None and type(d) is not dict:
+                        d = dict(d)
+                    if type(gws) is not tuple and type(gws) is not list or not _plain(gws):
+                        gws = [dict(g) for g in gws]
+                    entries.append(
+                        (
+                            key,
+                            t,
+                            r.f_port,
+                            r.f_cnt,
+                            bytes(r.payload),
+                            status,
+                            r.model_id,
+                            error,
+                            js(d),
+                            js(gws),
+                            uid or None,
+                        )
+                    )
             if entries:
-                conn.execute(journal.insert(), entries)
+                conn.exec_driver_sql(self._insert_sql, entries)
             if changed:
-                conn.execute(self._set_status, [_status_params(rows[k]) for k in sorted(changed)])
-            self._trim_journal(conn, [e["device_key"] for e in entries])
+                conn.exec_driver_sql(
+                    self._update_sql, [self._status_row(rows[k]) for k in sorted(changed)]
+                )
+            self._trim_journal(conn, [e[0] for e in entries])
+
+    def _status_row(self, st: Mapping[str, Any]) -> tuple[Any, ...]:
+        """The parameters of the compiled status UPDATE for the device row ``st``."""
+        params = {c: st[c] for c in STATUS_COLS}
+        for c in self._status_ts:
+            params[c] = self._bind.ts(params[c])
+        for c in self._status_js:
+            v = params[c]
+            if type(v) is _Fresh:
+                v = [[q, s, float(x)] for q, s, x in v]
+            params[c] = self._bind.js(v)
+        return (*params.values(), st["device_key"])
 
     def _trim_journal(self, conn: Connection, keys: Sequence[str], force: bool = False) -> None:
         for k in keys:
@@ -186,7 +292,7 @@ class SqlRegistry:
         self, device_key: str, *, time: datetime, message: str, uplink_id: str | None
     ) -> None:
         with self._lock, self._tx(write=True) as conn:
-            st = self._lock_rows(conn, [device_key], {})[device_key]
+            st = self._lock_rows(conn, [device_key])[device_key]
             found = 0
             if uplink_id:
                 found = conn.execute(
@@ -206,7 +312,7 @@ class SqlRegistry:
 
     def record_battery(self, device_key: str, *, time: datetime, percent: float) -> None:
         with self._lock, self._tx(write=True) as conn:
-            st = self._lock_rows(conn, [device_key], {})[device_key]
+            st = self._lock_rows(conn, [device_key])[device_key]
             if st["last_battery_at"] is None or time >= st["last_battery_at"]:
                 st["last_battery"], st["last_battery_at"] = float(percent), time
                 conn.execute(self._set_status, [_status_params(st)])
@@ -229,8 +335,7 @@ class SqlRegistry:
             ).first()
             if not exists and not create:
                 raise UnknownDeviceError(f"no device {device_key!r} in the registry")
-            new = {device_key: _identity_from_key(device_key)}
-            st = self._lock_rows(conn, [device_key], new)[device_key]
+            st = self._lock_rows(conn, [device_key], _identity_from_key)[device_key]
             st.update(values)
             st["overdue_after"] = overdue_after(st["last_seen"], st["expected_interval_s"])
             values["overdue_after"] = st["overdue_after"]
@@ -375,61 +480,67 @@ def _identity_from_key(key: str) -> dict[str, Any]:
 def _apply(st: dict[str, Any], r: UplinkRecord) -> tuple[str, str | None]:
     """Fold one new uplink into the device row ``st``; returns its (status, error)."""
     status, error = r.status, r.error
-    if r.uplink_id and r.uplink_id == st["pending_error_uplink_id"]:
+    uid, t, f_cnt = r.uplink_id, r.received_at, r.f_cnt
+    if uid and uid == st["pending_error_uplink_id"]:
         status, error = "error", st["pending_error"]
         st["pending_error_uplink_id"] = st["pending_error"] = None
-    if st["first_seen"] is None or r.received_at < st["first_seen"]:
-        st["first_seen"] = r.received_at
+    first_seen = st["first_seen"]
+    if first_seen is None or t < first_seen:
+        st["first_seen"] = t
     last_seen, last = st["last_seen"], st["last_f_cnt"]
-    if last_seen is not None and r.received_at < last_seen:  # late delivery / refill
+    if last_seen is not None and t < last_seen:  # late delivery / refill
         st["uplink_count"] += 1
-        if last is not None and r.f_cnt < last and st["fcnt_missed"] > 0:
+        if last is not None and f_cnt < last and st["fcnt_missed"] > 0:
             st["fcnt_missed"] -= 1
         return status, error
-    if last is None or r.f_cnt != last:
+    if last is None:
         st["uplink_count"] += 1
-    if last is not None and r.f_cnt > last:
-        st["fcnt_missed"] += r.f_cnt - last - 1
-    elif last is not None and r.f_cnt < last:
+    elif f_cnt > last:
+        st["uplink_count"] += 1
+        st["fcnt_missed"] += f_cnt - last - 1
+    elif f_cnt < last:
+        st["uplink_count"] += 1
         st["fcnt_resets"] += 1
-    st.update(_identity(r))
-    st["dev_eui"] = r.dev_eui or st["dev_eui"]
-    st["device_name"] = r.device_name or st["device_name"]
-    st["device_profile"] = r.device_profile or st["device_profile"]
-    st["uplink_model_id"] = r.model_id or st["uplink_model_id"]
-    st["last_seen"], st["last_f_cnt"], st["last_uplink_id"] = r.received_at, r.f_cnt, r.uplink_id
+    # the identity is the uplink's (dev_eui too, even when the uplink has none)
+    st["dev_eui"], st["device_id"] = r.dev_eui, r.device_id
+    st["application"], st["source"] = r.application, r.source
+    if r.device_name:
+        st["device_name"] = r.device_name
+    if r.device_profile:
+        st["device_profile"] = r.device_profile
+    if r.model_id:
+        st["uplink_model_id"] = r.model_id
+    st["last_seen"], st["last_f_cnt"], st["last_uplink_id"] = t, f_cnt, uid
     if status != "no_payload" or st["last_status"] is None:
         st["last_status"], st["last_error"], st["decoder"] = status, error, r.decoder
     if r.rssi is not None or r.gateway_count:
         st["rssi"], st["snr"], st["gateway_count"] = r.rssi, r.snr, r.gateway_count
-    st["spreading_factor"] = r.spreading_factor or st["spreading_factor"]
+    if r.spreading_factor:
+        st["spreading_factor"] = r.spreading_factor
     if r.readings:
-        st["last_readings"] = [[q, s, float(v)] for q, s, v in r.readings]
+        st["last_readings"] = _Fresh(r.readings)  # made a list once per batch (_status_row)
         for q, s, v in r.readings:
-            if q == _BATTERY and (
-                st["last_battery_at"] is None or r.received_at >= st["last_battery_at"]
-            ):
-                st["last_battery"], st["last_battery_at"] = float(v), r.received_at
+            if q == _BATTERY and (st["last_battery_at"] is None or t >= st["last_battery_at"]):
+                st["last_battery"], st["last_battery_at"] = float(v), t
             elif q == _BATTERY_VOLTAGE or (q == "voltage" and s == "battery"):
                 st["last_battery_voltage"] = float(v)
-    st["overdue_after"] = overdue_after(r.received_at, st["expected_interval_s"])
+    interval = st["expected_interval_s"]
+    st["overdue_after"] = overdue_after(t, interval) if interval else None
     return status, error
 
 
-def _entry(r: UplinkRecord, status: str, error: str | None) -> dict[str, Any]:
-    return {
-        "device_key": r.device_key,
-        "received_at": r.received_at,
-        "f_port": r.f_port,
-        "f_cnt": r.f_cnt,
-        "payload": bytes(r.payload),
-        "status": status,
-        "model_id": r.model_id,
-        "error": error,
-        "decoded": dict(r.decoded) if r.decoded is not None else None,
-        "gateways": [dict(g) for g in r.gateways],
-        "uplink_id": r.uplink_id or None,
-    }
+class _Fresh(tuple[tuple[str, str, float], ...]):
+    """An uplink's readings on their way to ``last_readings`` (stored as [[q, s, v]])."""
+
+    __slots__ = ()
+
+
+def _plain(items: Sequence[Any]) -> bool:
+    """Every item is a dict (JSON-serialisable as it is, like the ``dict(g)`` copy)."""
+    for g in items:
+        if type(g) is not dict:
+            return False
+    return True
 
 
 def _status_params(st: Mapping[str, Any]) -> dict[str, Any]:
