@@ -14,6 +14,7 @@ Prints: uplinks/s, points/s, lost uplinks, peak RSS of the ingest process.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -26,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from simulator.fleet import default_fleet, generate  # noqa: E402
 from simulator.publisher import Publisher  # noqa: E402
-from tests.servers import running_influxd, running_mosquitto  # noqa: E402
+from tests.servers import running_influxd, running_mosquitto, running_postgres  # noqa: E402
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -54,6 +55,12 @@ def main() -> int:
     )
     ap.add_argument("--timeout", type=float, default=600)
     ap.add_argument(
+        "--registry-db",
+        choices=["sqlite", "postgres"],
+        default="sqlite",
+        help="where the workers' shared device registry lives (postgres: a throwaway cluster)",
+    )
+    ap.add_argument(
         "--mode",
         choices=["live", "backlog"],
         default="live",
@@ -74,8 +81,14 @@ def main() -> int:
         flush=True,
     )
 
-    with running_mosquitto() as mq, running_influxd() as ix, tempfile.TemporaryDirectory() as tmp:
+    with contextlib.ExitStack() as stack:
+        mq = stack.enter_context(running_mosquitto())
+        ix = stack.enter_context(running_influxd())
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
         ix.create_database("bench")
+        registry_url = f"sqlite:///{tmp}/registry.db"
+        if args.registry_db == "postgres":
+            registry_url = stack.enter_context(running_postgres()).create_database("bench")
 
         def start_workers() -> list[subprocess.Popen[bytes]]:
             return [start_worker(w) for w in range(args.workers)]
@@ -91,7 +104,7 @@ def main() -> int:
                     "LORAWAN_INFLUX__URL": ix.url,
                     "LORAWAN_INFLUX__DATABASE": "bench",
                     "LORAWAN_STORAGE__DATA_DIR": f"{tmp}/worker{w}",
-                    "LORAWAN_STORAGE__REGISTRY_URL": f"sqlite:///{tmp}/worker{w}-registry.db",
+                    "LORAWAN_STORAGE__REGISTRY_URL": registry_url,  # shared, as `ingest --workers N`
                     "LORAWAN_INGEST__METRICS_PORT": "0",
                 }
             )
@@ -157,7 +170,8 @@ def main() -> int:
             p.wait(30)
         lost = len(messages) - stored
         print(
-            f"network={args.network} workers={args.workers} registry={'off' if args.no_registry else 'on'}"
+            f"mode={args.mode} network={args.network} workers={args.workers} "
+            f"registry={'off' if args.no_registry else args.registry_db}"
         )
         print(f"uplinks: {len(messages)}  stored: {stored}  lost: {lost}")
         print(

@@ -20,6 +20,7 @@ uplink (``uplink_id`` and ``received_at``) twice changes nothing.
 
 from __future__ import annotations
 
+import fcntl
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -87,6 +88,11 @@ class SqlRegistry:
         self._since_trim: dict[str, int] = {}
         self._lock = threading.Lock()  # one writer per process (SQLite :memory: shares a conn)
         self.engine = create_registry_engine(dsn)
+        #: SQLite file shared by several processes (``ingest --workers N``): writers queue on
+        #: a file lock, which wakes the next one at once, instead of SQLite's busy handler,
+        #: which sleeps in growing steps and wastes most of the time under contention
+        db_file = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+        self._flock_path = f"{db_file}.writelock" if db_file and db_file != ":memory:" else None
         try:
             upgrade(self.engine)
         except SQLAlchemyError as exc:
@@ -135,6 +141,19 @@ class SqlRegistry:
         )
 
     # -- transactions ------------------------------------------------------------------
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        with self._lock:
+            if self._flock_path is None:
+                yield
+                return
+            with open(self._flock_path, "a") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
 
     @contextmanager
     def _tx(self, write: bool = False) -> Iterator[Connection]:
@@ -211,7 +230,7 @@ class SqlRegistry:
         keys = sorted({r.device_key for r in recs})
         first = {r.device_key: r for r in reversed(recs)}  # a new device: its first uplink
         ts, js = self._bind.ts, self._bind.js
-        with self._lock, self._tx(write=True) as conn:
+        with self._writing(), self._tx(write=True) as conn:
             rows = self._lock_rows(conn, keys, lambda k: _identity(first[k]))
             # an uplink is (device, uplink_id, received_at): ChirpStack v3 ids are
             # "devEUI:fCnt" and repeat after a counter reset, with another receive time
@@ -284,14 +303,14 @@ class SqlRegistry:
 
     def trim_journal(self) -> None:
         """Trim every device's journal to ``journal_per_device`` now (normally batched)."""
-        with self._lock, self._tx(write=True) as conn:
+        with self._writing(), self._tx(write=True) as conn:
             keys = list(conn.execute(select(devices.c.device_key)).scalars())
             self._trim_journal(conn, keys, force=True)
 
     def record_codec_error(
         self, device_key: str, *, time: datetime, message: str, uplink_id: str | None
     ) -> None:
-        with self._lock, self._tx(write=True) as conn:
+        with self._writing(), self._tx(write=True) as conn:
             st = self._lock_rows(conn, [device_key])[device_key]
             found = 0
             if uplink_id:
@@ -311,7 +330,7 @@ class SqlRegistry:
             conn.execute(self._set_status, [_status_params(st)])
 
     def record_battery(self, device_key: str, *, time: datetime, percent: float) -> None:
-        with self._lock, self._tx(write=True) as conn:
+        with self._writing(), self._tx(write=True) as conn:
             st = self._lock_rows(conn, [device_key])[device_key]
             if st["last_battery_at"] is None or time >= st["last_battery_at"]:
                 st["last_battery"], st["last_battery_at"] = float(percent), time
@@ -329,7 +348,7 @@ class SqlRegistry:
         self, device_key: str, meta: DeviceMeta, *, create: bool = False
     ) -> DeviceStatus:
         values = {f: getattr(meta, f) for f in META_FIELDS if getattr(meta, f) is not None}
-        with self._lock, self._tx(write=True) as conn:
+        with self._writing(), self._tx(write=True) as conn:
             exists = conn.execute(
                 select(devices.c.device_key).where(devices.c.device_key == device_key)
             ).first()
@@ -416,7 +435,7 @@ class SqlRegistry:
         "last seen" are left alone. Returns the number of journal entries updated. (#6)"""
         updated = 0
         j = journal.c
-        with self._lock, self._tx(write=True) as conn:
+        with self._writing(), self._tx(write=True) as conn:
             for r in records:
                 match = [j.device_key == r.device_key, j.received_at == r.received_at]
                 if r.uplink_id:
