@@ -94,7 +94,8 @@ class SqlRegistry:
         db_file = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
         self._flock_path = f"{db_file}.writelock" if db_file and db_file != ":memory:" else None
         try:
-            upgrade(self.engine)
+            with self._writing():  # processes starting together must not migrate at once
+                upgrade(self.engine)
         except SQLAlchemyError as exc:
             self.engine.dispose()
             raise SinkUnavailableError(f"registry database {safe_url(dsn)}: {exc}") from exc

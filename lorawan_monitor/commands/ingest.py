@@ -101,6 +101,12 @@ def _supervise(args: argparse.Namespace, settings: Settings) -> int:
             "--workers needs MQTT 5 shared subscriptions; The Things Stack's MQTT server speaks "
             "3.1.1 only (run one ingest per TTS application instead)"
         )
+    if not args.no_registry:
+        # migrate the shared registry once, here: N workers migrating a fresh SQLite
+        # database at the same moment would race
+        from lorawan_monitor.wiring import build_registry
+
+        build_registry(settings).close()
     group = settings.mqtt.share_group or "lorawan-monitor"
     base_id = settings.mqtt.client_id or default_client_id()
     registry = settings.storage.registry_dsn()

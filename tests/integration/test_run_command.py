@@ -105,10 +105,25 @@ def test_ingest_exposes_its_own_metrics(mosquitto: Mosquitto, tmp_path: Path) ->
     assert proc.returncode == 0, err.decode()[-2000:]
 
 
+def _two_free_ports() -> int:
+    """A port p such that p and p + 1 are free (the workers' metrics ports)."""
+    import socket
+
+    for _ in range(50):
+        p = free_port()
+        try:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", p + 1))
+            return p
+        except OSError:
+            continue
+    raise RuntimeError("no two consecutive free ports")
+
+
 def test_ingest_workers_split_one_stream_without_duplicates(
     mosquitto: Mosquitto, influxd: Influxd, influx_db: str, tmp_path: Path
 ) -> None:
-    mport = free_port()
+    mport = _two_free_ports()
     env = _env(
         mosquitto,
         tmp_path,
@@ -124,8 +139,12 @@ def test_ingest_workers_split_one_stream_without_duplicates(
     )
     try:
         for port in (mport, mport + 1):
+            if proc.poll() is not None:
+                raise AssertionError(proc.communicate()[1].decode()[-3000:])
             _poll(
-                f"http://127.0.0.1:{port}/metrics", lambda r: "lorawan_mqtt_connected 1.0" in r.text
+                f"http://127.0.0.1:{port}/metrics",
+                lambda r: "lorawan_mqtt_connected 1.0" in r.text,
+                60,
             )
         messages = list(generate(default_fleet(8, networks=("chirpstack",)), count=400, seed=21))
         pub = Publisher("127.0.0.1", mosquitto.port, client_id=f"pub-{tmp_path.name}")
