@@ -55,7 +55,8 @@ format: venv
 
 bench: deps
 	$(PY) bench/decoders.py
-	$(PY) bench/e2e_ingest.py --count 60000
+	$(PY) bench/e2e_ingest.py --count 60000 --mode live --fast-publisher
+	$(PY) bench/e2e_ingest.py --count 60000 --mode live --fast-publisher --workers 2
 
 demo: venv
 	$(VENV)/bin/lorawan-monitor demo
