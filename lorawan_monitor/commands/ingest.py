@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         build_registry,
         build_store,
         import_devices_file,
+        tune_gc,
     )
 
     registry = None if args.no_registry else build_registry(settings)
@@ -68,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{settings.ingest.metrics_host}:{settings.ingest.metrics_port} ({exc.strerror}); "
                 "another ingest worker on this host needs its own port, or 0 to switch it off"
             ) from exc
+    tune_gc()
     service.start()
     log.info(
         "ingest running: broker %s:%s, store %s",

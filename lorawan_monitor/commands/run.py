@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
         build_registry,
         build_store,
         import_devices_file,
+        tune_gc,
     )
 
     registry = build_registry(settings)
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     ingest_store = build_store(settings)
     api_store = build_store(settings)
     service = IngestService(settings, store=ingest_store, registry=registry, decoders=decoders)
+    tune_gc()
     service.start()
     host = args.host or settings.api.host
     port = args.port or settings.api.port
