@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -27,6 +28,7 @@ from lorawan_monitor.metrics import MQTT_CONNECTED, STATE
 from lorawan_monitor.settings import MqttSettings
 
 log = logging.getLogger(__name__)
+_PUBACK = struct.Struct("!BBH")
 
 ClientFactory = Callable[..., mqtt.Client]
 
@@ -119,12 +121,27 @@ class MqttTransport:
         """Acknowledge messages (paho mids) once they are durably buffered."""
         if not self._manual_ack:
             return
+        pubacks = []
         for token in tokens:
             if token is None:
                 continue
             mid, qos = token
-            if qos > 0:
+            if qos == 1:
+                pubacks.append(_PUBACK.pack(0x40, 2, mid))
+            elif qos == 2:
                 self.client.ack(mid, qos)
+        if not pubacks:
+            return
+        queue_packet = getattr(self.client, "_packet_queue", None)
+        if queue_packet is None:  # a paho without it: one ack at a time
+            for token in tokens:
+                if token is not None and token[1] == 1:
+                    self.client.ack(token[0], 1)
+            return
+        # One out-packet carrying all PUBACKs of the chunk: paho's ack() queues each one
+        # separately, waking its network thread and writing the socket once per message.
+        # The bytes are the same PUBACK packets ack() would send (MQTT 3.1.1 and 5).
+        queue_packet(0x40, b"".join(pubacks), 0, 0)
 
     # -- paho callbacks ----------------------------------------------------------------
 
