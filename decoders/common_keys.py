@@ -78,6 +78,11 @@ def normalize_common(
 
     ``extra`` maps exact vendor keys to Field rows and wins over the common names.
     """
+    from decoders.vendors.generic import cayenne_lpp  # noqa: PLC0415 (vendor module, lazily)
+
+    if not extra and cayenne_lpp.is_chirpstack_lpp(decoded):
+        # ChirpStack's built-in Cayenne LPP codec: a well-known shape, not guesswork
+        return cayenne_lpp.normalize_lpp(decoded)
     readings: list[Reading] = []
     warnings: list[str] = []
     ignored: list[str] = []

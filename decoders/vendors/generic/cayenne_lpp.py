@@ -193,8 +193,46 @@ def decode_lpp(payload: bytes) -> dict[str, Any]:
     return out
 
 
+#: ChirpStack v4's built-in Cayenne LPP codec nests values by channel under these keys
+#: (chirpstack/src/codec/cayenne_lpp.rs ``to_struct``): ``{"temperatureSensor": {"3": 27.2}}``
+CHIRPSTACK_KEYS = {
+    "digitalInput": "digital_in",
+    "digitalOutput": "digital_out",
+    "analogInput": "analog_in",
+    "analogOutput": "analog_out",
+    "illuminanceSensor": "luminosity",
+    "presenceSensor": "presence",
+    "temperatureSensor": "temperature",
+    "humiditySensor": "relative_humidity",
+    "accelerometer": "accelerometer",
+    "barometer": "barometric_pressure",
+    "gyrometer": "gyrometer",
+    "gpsLocation": "gps",
+}
+
+
+def is_chirpstack_lpp(decoded: Mapping[str, Any]) -> bool:
+    """True for a non-empty object in ChirpStack's Cayenne LPP shape."""
+    return bool(decoded) and all(
+        k in CHIRPSTACK_KEYS and isinstance(v, Mapping) for k, v in decoded.items()
+    )
+
+
+def from_chirpstack(decoded: Mapping[str, Any]) -> dict[str, Any]:
+    """ChirpStack's LPP object -> the TTS-keyed dict (``temperature_3``) this module uses."""
+    return {
+        f"{CHIRPSTACK_KEYS[kind]}_{channel}": value
+        for kind, channels in decoded.items()
+        for channel, value in channels.items()
+    }
+
+
 def normalize_lpp(decoded: Mapping[str, Any]) -> Normalized:
-    """TTS-style LPP dict -> readings, ``sensor`` = channel (see module docstring)."""
+    """TTS-style LPP dict -> readings, ``sensor`` = channel (see module docstring).
+
+    ChirpStack's nested LPP object is accepted too (converted by :func:`from_chirpstack`)."""
+    if is_chirpstack_lpp(decoded):
+        decoded = from_chirpstack(decoded)
     readings: list[Reading] = []
     warnings: list[str] = []
     ignored: list[str] = []
