@@ -103,6 +103,9 @@ class DevicePublic(_Public):
     application: str
     source: str
     name: str | None = None
+    device_name: str | None = Field(
+        None, description="the network server's name for the device (ChirpStack deviceName)"
+    )
     category: str | None = None
     site: str | None = None
     latitude: float | None = None

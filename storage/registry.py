@@ -597,6 +597,7 @@ def _status(m: Mapping[Any, Any]) -> DeviceStatus:
         spreading_factor=m["spreading_factor"],
         gateway_count=m["gateway_count"],
         last_readings=tuple((q, s, float(v)) for q, s, v in m["last_readings"] or ()),
+        device_name=m["device_name"],
     )
 
 

@@ -99,6 +99,8 @@ class DeviceStatus:
     spreading_factor: int | None
     gateway_count: int | None
     last_readings: Sequence[tuple[str, str, float]] = field(default_factory=tuple)
+    #: the network server's display name (ChirpStack deviceName), when it sent one
+    device_name: str | None = None
 
     @property
     def missed_percent(self) -> float:

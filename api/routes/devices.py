@@ -103,6 +103,7 @@ def device_public(d: DeviceStatus, now: datetime) -> DevicePublic:
         application=d.application,
         source=d.source,
         name=m.name,
+        device_name=d.device_name,
         category=m.category,
         site=m.site,
         latitude=m.latitude,

@@ -86,7 +86,7 @@ function deviceRow(d) {
   li.title = LABELS[d.status] || d.status;
   li.appendChild(el("span", "dot"));
   const who = el("div", "who");
-  who.appendChild(el("div", "name", d.name || d.device_id));
+  who.appendChild(el("div", "name", d.name || d.device_name || d.device_id));
   who.appendChild(el("div", "sub", (d.dev_eui || d.key) + (d.model_id ? " · " + d.model_id : "")));
   li.appendChild(who);
   li.appendChild(el("span", "age", age(d.last_seen_age_s)));
@@ -125,7 +125,8 @@ function fact(dl, label, value) {
 }
 
 function renderDetail(d, uplinks) {
-  $("detail-title").textContent = d.name ? d.name + " (" + (d.dev_eui || d.key) + ")" : d.dev_eui || d.key;
+  var shown = d.name || d.device_name;
+  $("detail-title").textContent = shown ? shown + " (" + (d.dev_eui || d.key) + ")" : d.dev_eui || d.key;
   const pill = $("detail-status");
   pill.className = "pill st-" + d.status;
   pill.textContent = LABELS[d.status] || d.status;

@@ -672,3 +672,14 @@ def test_cli_devices_import_and_list(
     f.write_text("dev_eui\nnot-an-eui\n")
     assert main(["devices", "import", str(f)]) == 2
     assert "line 2, field dev_eui" in capsys.readouterr().err
+
+
+def test_network_server_device_name_is_kept_and_searchable(reg: SqlRegistry) -> None:
+    reg.record_uplinks([rec(1, source="chirpstack", device_name="school-12-room-3")])
+    d = reg.get_device(EUI)
+    assert d is not None and d.device_name == "school-12-room-3"
+    found, total = reg.list_devices(search="room-3")
+    assert total == 1 and found[0].device_key == EUI
+    reg.record_uplinks([rec(2, source="chirpstack")])  # an uplink without a name keeps it
+    d = reg.get_device(EUI)
+    assert d is not None and d.device_name == "school-12-room-3"
