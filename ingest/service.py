@@ -17,6 +17,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -320,7 +321,7 @@ class IngestService:
                 elif ev.kind in ("log", "error") and (ev.code or "").upper() == "UPLINK_CODEC":
                     self.registry.record_codec_error(
                         r.device_key,
-                        time=ev.time or _now(),
+                        time=ev.time or datetime.now(UTC),
                         message=ev.description or "codec error reported by the network server",
                         uplink_id=ev.uplink_id,
                     )
@@ -400,9 +401,3 @@ class IngestService:
             self.points_rejected += rejected
             m.DROPPED.labels(reason="sink_rejected").inc(rejected)
             log.warning("store rejected %d points: %s", rejected, "; ".join(reasons[:2]))
-
-
-def _now() -> Any:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)

@@ -176,6 +176,31 @@ def _tts_rx(gateways: Sequence[GatewayRx], gw_time: datetime) -> list[dict[str, 
     return out
 
 
+def _tts_message(
+    event: str,
+    kind: str,
+    body: dict[str, Any],
+    *,
+    application: str,
+    tenant: str | None,
+    device_id: str,
+    dev_eui: str | None,
+    received_at: datetime,
+    correlation: tuple[str | None, object],
+    as_delay_ms: int,
+) -> Message:
+    """One TTS ``ApplicationUp``: identifiers, correlation ids, the AS receive time
+    (``as_delay_ms`` after the NS time) and the event's body under ``kind``."""
+    uplink_id, seed = correlation
+    msg = {
+        "end_device_ids": _tts_ids(application, device_id, dev_eui),
+        "correlation_ids": _tts_correlation(received_at, uplink_id, device_id, seed),
+        "received_at": rfc3339(received_at + timedelta(milliseconds=as_delay_ms)),
+        kind: body,
+    }
+    return f"v3/{_tts_app(application, tenant)}/devices/{device_id}/{event}", _dump(msg)
+
+
 def tts_uplink(
     *,
     application: str,
@@ -224,13 +249,18 @@ def tts_uplink(
         brand, _, model = model_id.partition("/")
         um["version_ids"] = {"brand_id": brand, "model_id": model, "band_id": "EU_863_870"}
     um["network_ids"] = {"net_id": "000013", "tenant_id": tenant or "default", "cluster_id": "eu1"}
-    msg = {
-        "end_device_ids": _tts_ids(application, device_id, dev_eui),
-        "correlation_ids": _tts_correlation(received_at, uplink_id, device_id, f_cnt),
-        "received_at": rfc3339(received_at + timedelta(milliseconds=40)),
-        "uplink_message": um,
-    }
-    return f"v3/{_tts_app(application, tenant)}/devices/{device_id}/up", _dump(msg)
+    return _tts_message(
+        "up",
+        "uplink_message",
+        um,
+        application=application,
+        tenant=tenant,
+        device_id=device_id,
+        dev_eui=dev_eui,
+        received_at=received_at,
+        correlation=(uplink_id, f_cnt),
+        as_delay_ms=40,
+    )
 
 
 def tts_join(
@@ -242,16 +272,22 @@ def tts_join(
     received_at: datetime,
 ) -> Message:
     """A TTS ``.../join`` (join-accept) message."""
-    msg = {
-        "end_device_ids": _tts_ids(application, device_id, dev_eui),
-        "correlation_ids": _tts_correlation(received_at, None, device_id, "join"),
-        "received_at": rfc3339(received_at + timedelta(milliseconds=40)),
-        "join_accept": {
-            "session_key_id": _b64(_digest("skey", device_id, received_at)[:16]),
-            "received_at": rfc3339(received_at),
-        },
+    body = {
+        "session_key_id": _b64(_digest("skey", device_id, received_at)[:16]),
+        "received_at": rfc3339(received_at),
     }
-    return f"v3/{_tts_app(application, tenant)}/devices/{device_id}/join", _dump(msg)
+    return _tts_message(
+        "join",
+        "join_accept",
+        body,
+        application=application,
+        tenant=tenant,
+        device_id=device_id,
+        dev_eui=dev_eui,
+        received_at=received_at,
+        correlation=(None, "join"),
+        as_delay_ms=40,
+    )
 
 
 def tts_normalized(
@@ -277,13 +313,18 @@ def tts_normalized(
         body["frm_payload"] = _b64(payload)
     body["normalized_payload"] = normalized
     body["received_at"] = rfc3339(received_at)
-    msg = {
-        "end_device_ids": _tts_ids(application, device_id, dev_eui),
-        "correlation_ids": _tts_correlation(received_at, uplink_id, device_id, f_cnt),
-        "received_at": rfc3339(received_at + timedelta(milliseconds=42)),
-        "uplink_normalized": body,
-    }
-    return f"v3/{_tts_app(application, tenant)}/devices/{device_id}/up/normalized", _dump(msg)
+    return _tts_message(
+        "up/normalized",
+        "uplink_normalized",
+        body,
+        application=application,
+        tenant=tenant,
+        device_id=device_id,
+        dev_eui=dev_eui,
+        received_at=received_at,
+        correlation=(uplink_id, f_cnt),
+        as_delay_ms=42,
+    )
 
 
 # --- ChirpStack v4 ----------------------------------------------------------------------
