@@ -40,6 +40,18 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -95,6 +107,14 @@ def main() -> int:
         if args.registry_db == "postgres":
             registry_url = stack.enter_context(running_postgres()).create_database("bench")
 
+        def cpu_snapshot() -> dict[str, float]:
+            """CPU seconds so far of each process on this machine's two cores."""
+            snap = {f"ingest{w}": cpu_seconds(p.pid) for w, p in enumerate(procs)}
+            snap["mosquitto"] = cpu_seconds(mq.proc.pid) if mq.proc else 0.0
+            snap["influxd"] = cpu_seconds(ix.proc.pid) if ix.proc else 0.0
+            snap["bench (publisher, polling)"] = time.process_time()
+            return snap
+
         def start_workers() -> list[subprocess.Popen[bytes]]:
             return [start_worker(w) for w in range(args.workers)]
 
@@ -138,8 +158,10 @@ def main() -> int:
             )
             start = time.perf_counter()
             procs = start_workers()
+            cpu0 = cpu_snapshot()
         else:
             start = time.perf_counter()
+            cpu0 = cpu_snapshot()
             if args.fast_publisher:
                 from bench.fastpub import publish_all
 
@@ -177,6 +199,7 @@ def main() -> int:
                 break
             time.sleep(0.1)
         elapsed = time.perf_counter() - start
+        cpu1 = cpu_snapshot()
         rss = [peak_rss_mb(p.pid) for p in procs]
         pub.close()
         for p in procs:
@@ -204,6 +227,17 @@ def main() -> int:
                 f"{stored / drain:,.0f} uplinks/s"
             )
         print("peak RSS per ingest worker: " + ", ".join(f"{r:.0f} MB" for r in rss))
+        used = {k: cpu1[k] - cpu0.get(k, 0.0) for k in cpu1}
+        ingest_cpu = sum(v for k, v in used.items() if k.startswith("ingest"))
+        print(
+            f"CPU seconds in the {elapsed:.1f} s window (2 cores = {2 * elapsed:.1f} s): "
+            + ", ".join(f"{k} {v:.1f}" for k, v in used.items())
+        )
+        print(
+            "CPU per uplink: "
+            + ", ".join(f"{k} {v / max(stored, 1) * 1e6:.0f} us" for k, v in used.items())
+            + f"; ingest in all {ingest_cpu / max(stored, 1) * 1e6:.0f} us"
+        )
     return 0 if lost == 0 else 1
 
 

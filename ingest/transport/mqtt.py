@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -31,6 +31,81 @@ log = logging.getLogger(__name__)
 _PUBACK = struct.Struct("!BBH")
 
 ClientFactory = Callable[..., mqtt.Client]
+_READ_CHUNK = 256 * 1024
+
+
+class _ReadBuffered:
+    """The client's socket, read in large chunks.
+
+    paho reads every packet with three or more ``recv`` calls (type byte, length bytes,
+    body) and waits in ``select`` before each packet. Here one ``recv`` takes whatever the
+    kernel holds (up to 256 KiB, hundreds of uplinks) and paho's small reads are served
+    from that; ``pending()`` (which paho asks of TLS and websocket sockets too) tells its
+    loop that bytes are waiting, so it does not sleep in ``select`` while they are."""
+
+    __slots__ = ("_buf", "_pos", "_sock")
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self._buf = b""
+        self._pos = 0
+
+    def recv(self, n: int) -> bytes:
+        buf, pos = self._buf, self._pos
+        if pos >= len(buf):
+            # raises BlockingIOError / ssl.SSLWant*Error as the socket does; b"" at EOF
+            buf = self._sock.recv(max(n, _READ_CHUNK))
+            pos = 0
+        end = min(pos + n, len(buf))
+        self._buf, self._pos = buf, end
+        return buf[pos:end]
+
+    def pending(self) -> int:
+        inner = getattr(self._sock, "pending", None)
+        return len(self._buf) - self._pos + (inner() if inner is not None else 0)
+
+    def send(self, data: bytes | bytearray) -> int:
+        return int(self._sock.send(data))
+
+    def fileno(self) -> int:
+        return int(self._sock.fileno())
+
+    def setblocking(self, flag: bool) -> None:
+        self._sock.setblocking(flag)
+
+    def close(self) -> None:
+        self._buf, self._pos = b"", 0
+        self._sock.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+class BufferedClient(mqtt.Client):
+    """paho's client with a buffered read path (measured in docs/performance.md).
+
+    Same protocol handling, callbacks and reconnects: only how bytes come off the socket
+    changes. ``loop_read`` handles every complete packet already buffered instead of one
+    per ``select``."""
+
+    def _create_socket(self) -> Any:
+        return _ReadBuffered(super()._create_socket())
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        rc = super().loop_read(max_packets)
+        sock = self._sock
+        n = 0
+        while (
+            rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+            and sock is not None
+            and sock is self._sock
+            and isinstance(sock, _ReadBuffered)
+            and sock.pending() > 0
+            and n < 10_000
+        ):
+            rc = super().loop_read(1)
+            n += 1
+        return rc
 
 
 def default_client_id() -> str:
@@ -43,7 +118,7 @@ class MqttTransport:
         settings: MqttSettings,
         on_message: Callable[[RawMessage], None],
         *,
-        client_factory: ClientFactory = mqtt.Client,
+        client_factory: ClientFactory = BufferedClient,
         on_connect: Callable[[bool], None] | None = None,
     ) -> None:
         self.settings = settings
