@@ -8,6 +8,7 @@ ignored with one warning naming the ignored keys, so nothing is guessed.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -67,8 +68,26 @@ COMMON_KEYS: dict[str, tuple[Quantity, float]] = {
 _LPP_STYLE = re.compile(r"^(?P<name>[a-z_]+?)_(?P<channel>\d+)$")
 
 
+_NOT_ALNUM = re.compile(r"[^a-z0-9]")
+
+
+@functools.lru_cache(maxsize=4096)  # the same few keys, uplink after uplink
 def canonical_key(key: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", key.lower())
+    return _NOT_ALNUM.sub("", key.lower())
+
+
+@functools.lru_cache(maxsize=4096)  # keys repeat uplink after uplink
+def _resolve(key: str) -> tuple[tuple[Quantity, float] | None, str]:
+    """A vendor key -> (quantity, scale) and sensor label, or (None, "")."""
+    hit = COMMON_KEYS.get(canonical_key(key))
+    if hit is not None:
+        return hit, ""
+    m = _LPP_STYLE.match(key.lower())
+    if m:
+        hit = COMMON_KEYS.get(canonical_key(m["name"]))
+        if hit is not None:
+            return hit, m["channel"]
+    return None, ""
 
 
 def normalize_common(
@@ -94,14 +113,7 @@ def normalize_common(
     for key, raw in decoded.items():
         if key in explicit:
             continue
-        sensor = ""
-        ck = canonical_key(key)
-        hit = COMMON_KEYS.get(ck)
-        if hit is None:
-            m = _LPP_STYLE.match(key.lower())
-            if m:
-                hit = COMMON_KEYS.get(canonical_key(m["name"]))
-                sensor = m["channel"]
+        hit, sensor = _resolve(key)
         if hit is None:
             ignored.append(key)
             continue

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 Source = Literal["tts", "chirpstack", "chirpstack-v3"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # one per broker message: not frozen, which costs (#2)
 class RawMessage:
     topic: str
     payload: bytes
@@ -75,7 +75,7 @@ class Uplink(_Frozen):
     model_id: str | None = None
     device_profile: str | None = None
     device_name: str | None = None
-    tags: dict[str, str] = {}
+    tags: dict[str, str] = Field(default_factory=dict)  # a {} default is deep-copied
     #: the network server's own decoded payload (TTS decoded_payload / ChirpStack object)
     lns_decoded: dict[str, Any] | None = None
     lns_decode_warnings: tuple[str, ...] = ()

@@ -24,16 +24,18 @@ from typing import Any, Literal
 
 import decoders
 from decoders.base import Reading
-from decoders.quantities import CATALOGUE
+from decoders.quantities import CATALOGUE, Quantity
 from decoders.registry import NATIVE, DecoderRegistry
 from ingest.envelopes import parse
-from ingest.models import DeviceEvent, RawMessage, Uplink
+from ingest.models import DeviceEvent, Gateway, RawMessage, Uplink
 from lorawan_monitor.errors import DecodeError, EnvelopeError
 from storage.base import Point
 from storage.lineprotocol import escape_key, line
 from storage.registry_base import DecodeStatus, DeviceMeta, UplinkRecord
 
 Outcome = Literal["stored", "ignored", "rejected"]
+#: the plain string of each quantity (``Quantity.x.value`` is a slow descriptor on the hot path)
+_QV: dict[Quantity, str] = {q: q.value for q in Quantity}
 UPLINK_MEASUREMENT = "lorawan_uplink"
 LOCATION_MEASUREMENT = "device_location"
 
@@ -64,6 +66,32 @@ def _tag_halves_cached(items: tuple[tuple[str, str], ...], split: str) -> tuple[
     head = ",".join(f"{escape_key(k)}={escape_key(v)}" for k, v in pairs if k < split)
     tail = ",".join(f"{escape_key(k)}={escape_key(v)}" for k, v in pairs if k > split)
     return head, tail
+
+
+class _TagSet:
+    """A device's tags as line protocol wants them, built once per device (not per uplink):
+    the sorted ``k=v`` pairs before and after ``sensor`` (reading points), and the whole
+    set with ``decode_status`` (``lorawan_uplink``)."""
+
+    __slots__ = ("head", "tags", "tail", "_uplink")
+
+    def __init__(self, tags: dict[str, str]) -> None:
+        self.tags = tags
+        self.head, self.tail = _tag_halves(tags, "sensor")
+        self._uplink: dict[str, str] = {}
+
+    @classmethod
+    def build(cls, base: dict[str, str], extra: tuple[tuple[str, str], ...]) -> _TagSet:
+        for k, v in extra:
+            base.setdefault(k, v)
+        return cls(base)
+
+    def uplink_tags(self, status: str) -> str:
+        hit = self._uplink.get(status)
+        if hit is None:
+            # "~" sorts after every key: all tags in the head
+            hit = self._uplink[status] = _tag_halves({**self.tags, "decode_status": status}, "~")[0]
+        return hit
 
 
 def _reading_line(
@@ -109,6 +137,8 @@ class Pipeline:
         self._fcnt: dict[str, tuple[int, OrderedDict[int, int]]] = {}
         #: per device: the coordinates last written to ``device_location``
         self._located: dict[str, tuple[float, float]] = {}
+        #: per device identity and tags: the escaped, sorted tag strings
+        self._tagsets: dict[tuple[Any, ...], _TagSet] = {}
 
     def process(self, raw: RawMessage) -> ProcessResult:
         try:
@@ -188,22 +218,31 @@ class Pipeline:
         category = (meta.category if meta and meta.category else None) or (
             decoder.category if decoder is not None else ""
         )
-        tags = {
-            "device": up.device_id,
-            "dev_eui": (up.dev_eui or "").upper(),
-            "application": up.application,
-            "model": model_id or "",
-            "category": category,
-            "site": (meta.site if meta and meta.site else None) or self.default_site,
-        }
-        if meta and meta.tags:
-            for k, v in meta.tags.items():
-                tags.setdefault(k, v)
+        site = (meta.site if meta and meta.site else None) or self.default_site
+        extra = tuple(meta.tags.items()) if meta and meta.tags else ()
+        ident = (up.device_id, up.dev_eui, up.application, model_id, category, site, extra)
+        tagset = self._tagsets.get(ident)
+        if tagset is None:
+            tagset = self._tagsets[ident] = _TagSet.build(
+                {
+                    "device": up.device_id,
+                    "dev_eui": (up.dev_eui or "").upper(),
+                    "application": up.application,
+                    "model": model_id or "",
+                    "category": category,
+                    "site": site,
+                },
+                extra,
+            )
+            if len(self._tagsets) > 65536:  # bounded: devices come and go
+                self._tagsets.clear()
+                self._tagsets[ident] = tagset
+        tags = tagset.tags
         t_ns = _ns(up.received_at)
-        head, tail = _tag_halves(tags, "sensor")
+        head, tail = tagset.head, tagset.tail
         points = [
             _reading_line(
-                r.quantity.value,
+                _QV[r.quantity],
                 head,
                 tail,
                 r.sensor,
@@ -212,9 +251,10 @@ class Pipeline:
             )
             for r in readings
         ]
+        best = up.best_gateway
         points.append(
             self._uplink_line(
-                up, {**tags, "decode_status": status}, status, t_ns, self._fcnt_gap(key, up.f_cnt)
+                up, best, tagset.uplink_tags(status), status, t_ns, self._fcnt_gap(key, up.f_cnt)
             )
         )
         if meta is not None and meta.latitude is not None and meta.longitude is not None:
@@ -231,7 +271,6 @@ class Pipeline:
                         )
                     )
                 )
-        best = up.best_gateway
         record = UplinkRecord(
             device_key=key,
             dev_eui=up.dev_eui,
@@ -248,7 +287,7 @@ class Pipeline:
             error=error,
             decoded=decoded,
             warnings=tuple(warnings),
-            readings=tuple((r.quantity.value, r.sensor, r.value) for r in readings),
+            readings=tuple((_QV[r.quantity], r.sensor, r.value) for r in readings),
             gateways=tuple(
                 {"gateway_id": g.gateway_id, "rssi": g.rssi, "snr": g.snr} for g in up.gateways
             ),
@@ -299,9 +338,10 @@ class Pipeline:
         return gap
 
     @staticmethod
-    def _uplink_line(up: Uplink, tags: dict[str, str], status: str, t_ns: int, gap: int) -> str:
+    def _uplink_line(
+        up: Uplink, best: Gateway | None, head: str, status: str, t_ns: int, gap: int
+    ) -> str:
         """The ``lorawan_uplink`` point; fields sorted by name, all floats."""
-        best = up.best_gateway
         r = up.radio
         snrs = [g.snr for g in up.gateways if g.snr is not None]
         fields = [
@@ -317,7 +357,6 @@ class Pipeline:
             ("snr", max(snrs) if snrs else None),
             ("spreading_factor", r.spreading_factor),
         ]
-        head, tail = _tag_halves(tags, "~")  # "~" sorts after every key: all tags in head
         body = ",".join(f"{k}={float(v)!r}" for k, v in fields if v is not None)
         return (
             f"{UPLINK_MEASUREMENT},{head} {body} {t_ns}"

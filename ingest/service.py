@@ -289,11 +289,18 @@ class IngestService:
             self._transport.ack([raw.ack_token for raw in batch])
         m.BUFFER_DEPTH.set(self.buffer.depth)
         m.STATE.buffer_depth = self.buffer.depth
-        for r in results:
-            self.outcomes[(r.outcome, r.reason)] += 1
-            m.MESSAGES.labels(outcome=r.outcome, reason=r.reason).inc()
-            if r.record is not None and r.record.status == "error":
-                m.DECODE_ERRORS.labels(model=r.model_id or "unknown").inc()
+        # counted per batch: a labelled Prometheus counter costs microseconds per call
+        outcomes = Counter((r.outcome, r.reason) for r in results)
+        self.outcomes.update(outcomes)
+        for (outcome, reason), n in outcomes.items():
+            m.MESSAGES.labels(outcome=outcome, reason=reason).inc(n)
+        errors = Counter(
+            r.model_id or "unknown"
+            for r in results
+            if r.record is not None and r.record.status == "error"
+        )
+        for model, n in errors.items():
+            m.DECODE_ERRORS.labels(model=model).inc(n)
         self._update_registry(results)
         marks: dict[str, Any] = {}
         for r in results:

@@ -25,9 +25,12 @@ DecodeStatus = Literal[
 ]
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True)
 class UplinkRecord:
-    """What ingest tells the registry about one uplink (after decoding)."""
+    """What ingest tells the registry about one uplink (after decoding).
+
+    Not frozen: one is built per uplink, and a frozen dataclass's ``__init__`` costs
+    four times as much (#2); nothing changes a record after the pipeline made it."""
 
     device_key: str
     dev_eui: str | None
