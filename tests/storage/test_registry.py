@@ -385,7 +385,7 @@ def test_upgrade_keeps_data(dsn: str) -> None:
         assert j.payload == b"\x01\x02" and j.uplink_id == "u99"
         with r.engine.connect() as conn:
             head = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-        assert head == "0002"
+        assert head == "0003"
         r.record_codec_error("0011223344556677", time=T0, message="m", uplink_id="u100")
     finally:
         r.close()
@@ -403,6 +403,10 @@ def test_code_tables_match_the_migrated_schema(dsn: str) -> None:
         for table in (devices, journal):
             in_db = {c["name"] for c in insp.get_columns(table.name)}
             assert in_db == {c.name for c in table.columns}, table.name
+        # one journal index serves every query and keeps an uplink unique (0003)
+        (ix,) = insp.get_indexes("journal")
+        assert ix["column_names"] == ["device_key", "received_at", "uplink_id"]
+        assert ix["unique"]
     finally:
         r.close()
 
