@@ -16,7 +16,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -81,6 +81,53 @@ class _ReadBuffered:
         return getattr(self._sock, name)
 
 
+class _LeanProperties(Properties):
+    """paho's MQTT 5 ``Properties`` for received PUBLISH packets, without its cost per message.
+
+    paho 2.x builds a ``Properties`` for every MQTT 5 PUBLISH it receives: the constructor
+    rebuilds two lookup tables of 27 entries and ``unpack`` first "clears" the new object
+    by probing all 27 names. Measured here (transport only, 60,000 queued QoS-1 messages):
+    24 µs per message with MQTT 5 against 13.5 µs with 3.1.1. This subclass shares the
+    tables (paho only reads them) and returns at once when the property length is 0, the
+    case for every uplink seen so far; anything else goes through paho's own ``unpack``.
+    Same attributes, same results, same errors."""
+
+    _tables: ClassVar[tuple[Any, Any, Any] | None] = None
+
+    def __init__(self, packetType: int) -> None:  # noqa: N803 (paho's name)
+        tables = _LeanProperties._tables
+        if tables is None:
+            super().__init__(packetType)  # type: ignore[no-untyped-call]
+            _LeanProperties._tables = (self.types, self.names, self.properties)
+            return
+        setattr_ = object.__setattr__
+        setattr_(self, "packetType", packetType)
+        setattr_(self, "types", tables[0])
+        setattr_(self, "names", tables[1])
+        setattr_(self, "properties", tables[2])
+
+    def unpack(self, buffer: bytes | bytearray) -> tuple[Properties, int]:
+        if buffer[:1] == b"\x00":  # property length 0: nothing to read, one byte used
+            return self, 1
+        return super().unpack(buffer)  # type: ignore[no-untyped-call,no-any-return]
+
+
+def install_lean_publish_properties() -> bool:
+    """Let paho decode received MQTT 5 PUBLISH properties with :class:`_LeanProperties`.
+
+    Only where paho's layout is the one measured (2.x: ``paho.mqtt._packet.Properties``
+    is paho's ``Properties``); otherwise nothing changes. True when in place."""
+    try:
+        from paho.mqtt import _packet
+    except ImportError:  # pragma: no cover - another paho layout
+        return False
+    current = getattr(_packet, "Properties", None)
+    if current is Properties:
+        vars(_packet)["Properties"] = _LeanProperties
+        return True
+    return current is _LeanProperties
+
+
 class BufferedClient(mqtt.Client):
     """paho's client with a buffered read path (measured in docs/performance.md).
 
@@ -126,6 +173,8 @@ class MqttTransport:
         #: called after every successful (re)connect with "this is a reconnect"
         self._on_connect_cb = on_connect
         self.v5 = settings.protocol_version() == 5
+        if self.v5:
+            install_lean_publish_properties()
         self.client = client_factory(
             CallbackAPIVersion.VERSION2,
             client_id=settings.client_id or default_client_id(),

@@ -211,3 +211,76 @@ def test_live_stream_over_tls_and_websockets(tmp_path: Path, kind: str) -> None:
             collect.check(kind, sizes)
         finally:
             transport.stop()
+
+
+@pytest.mark.integration
+def test_mqtt5_publish_properties_decode_as_paho_decodes_them() -> None:
+    """With the lean PUBLISH properties in place, a received message's MQTT 5 properties
+    are what the publisher set (none, or user properties, content type, expiry, ...)."""
+    from paho.mqtt import _packet
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    from ingest.transport.mqtt import _LeanProperties, install_lean_publish_properties
+
+    assert install_lean_publish_properties()
+    assert _packet.Properties is _LeanProperties  # type: ignore[attr-defined]
+    assert install_lean_publish_properties()  # idempotent
+
+    def props(i: int) -> Properties | None:
+        if i % 3 == 0:
+            return None
+        p = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        p.UserProperty = [("n", str(i)), ("kind", "test")]
+        p.ContentType = "application/json"
+        if i % 3 == 2:
+            p.MessageExpiryInterval = 600
+            p.CorrelationData = bytes([i % 256])
+        return p
+
+    got: list[mqtt.MQTTMessage] = []
+    done = threading.Event()
+    n = 60
+    with running_mosquitto() as mq:
+        sub = BufferedClient(
+            CallbackAPIVersion.VERSION2, client_id="props-sub", protocol=mqtt.MQTTv5
+        )
+
+        def on_message(_c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
+            got.append(msg)
+            if len(got) == n:
+                done.set()
+
+        sub.on_message = on_message
+        sub.connect("127.0.0.1", mq.port)
+        sub.subscribe("props/#", qos=1)
+        sub.loop_start()
+        pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="props-pub", protocol=mqtt.MQTTv5)
+        pub.connect("127.0.0.1", mq.port)
+        pub.loop_start()
+        try:
+            time.sleep(0.3)
+            infos = [
+                pub.publish(f"props/{i}", b"x" * i, qos=1, properties=props(i)) for i in range(n)
+            ]
+            for info in infos:
+                info.wait_for_publish(10)
+            assert done.wait(20), f"received {len(got)} of {n}"
+        finally:
+            pub.disconnect()
+            pub.loop_stop()
+            sub.disconnect()
+            sub.loop_stop()
+    for i, msg in enumerate(sorted(got, key=lambda m: int(m.topic.split("/")[1]))):
+        p = msg.properties
+        assert isinstance(p, _LeanProperties)
+        assert msg.payload == b"x" * i
+        if i % 3 == 0:
+            assert p.isEmpty(), str(p)  # type: ignore[no-untyped-call]
+            continue
+        assert p.UserProperty == [("n", str(i)), ("kind", "test")]
+        assert p.ContentType == "application/json"
+        if i % 3 == 2:
+            assert p.MessageExpiryInterval <= 600 and p.CorrelationData == bytes([i % 256])
+        else:
+            assert not hasattr(p, "MessageExpiryInterval")
