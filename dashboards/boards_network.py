@@ -20,7 +20,7 @@ from dashboards.grafana import (
     unit_of,
     unit_override,
 )
-from dashboards.influxql import UPLINK, UPLINK_UNITS, select
+from dashboards.influxql import LOSS, MISSED, UPLINK, UPLINK_UNITS, frame_loss, select
 from decoders.quantities import Quantity as Q
 
 #: window for "last seen": longer than any dashboard range so silent devices still show
@@ -60,17 +60,18 @@ def network() -> Json:
         ),
         (
             "Frame loss",
-            'sum("fcnt_gap") / (sum("fcnt_gap") + count("f_cnt")) * 100',
+            LOSS,
             "percent",
             thresholds((None, "green"), (1, "orange"), (5, "red")),
             "Missed frames (frame-counter gaps) / expected frames. DE: Paketverlust.",
         ),
     ]
     for title, expr, unit, th, desc in stats:
+        query = frame_loss(expr) if expr == LOSS else select(expr, UPLINK, None, every=None)
         b.add(
             "stat",
             title,
-            [target("A", select(expr, UPLINK, None, every=None))],
+            [target("A", query)],
             desc=desc,
             unit=unit,
             options=STAT,
@@ -303,11 +304,12 @@ def network() -> Json:
         [
             target(
                 "A",
-                select('sum("fcnt_gap")', UPLINK, None, "device", every="1h"),
+                frame_loss(MISSED, "device", every="1h"),
                 alias="$tag_device",
             )
         ],
-        desc="Frames missing between two received uplinks (fcnt_gap). DE: Fehlende Frames.",
+        desc="Frames missing between two received uplinks, from the stored frame counters "
+        "(a counter reset is not a loss). DE: Fehlende Frames.",
         custom=timeseries(bars=True, stack=True),
         options=LEGEND_SUM,
         interval="1h",
@@ -318,19 +320,22 @@ def network() -> Json:
         [
             target(
                 "A",
-                select(
-                    'count("f_cnt") AS "received", sum("fcnt_gap") AS "missed", '
-                    'sum("fcnt_gap") / (sum("fcnt_gap") + count("f_cnt")) * 100 AS "loss"',
-                    UPLINK,
-                    None,
-                    "device",
-                    every=None,
-                ),
+                select('count("f_cnt") AS "received"', UPLINK, None, "device", every=None),
                 fmt="table",
-            )
+            ),
+            target(
+                "B",
+                frame_loss(f'{MISSED} AS "missed", {LOSS} AS "loss"', "device"),
+                fmt="table",
+            ),
         ],
-        desc="Received and missed frames in the range. DE: Empfangene und fehlende Frames.",
+        desc="Received and missed frames in the range (missed: frame-counter gaps between "
+        "stored uplinks). DE: Empfangene und fehlende Frames.",
         overrides=[unit_override("loss", "percent")],
+        transformations=[
+            {"id": "joinByField", "options": {"byField": "device", "mode": "outer"}},
+            {"id": "organize", "options": {"excludeByName": {"Time 1": True, "Time 2": True}}},
+        ],
         options={**TABLE, "sortBy": [{"desc": True, "displayName": "loss"}]},
     )
     return b.json()

@@ -24,7 +24,6 @@ UPLINK_UNITS: dict[str, str] = {
     "payload_size": "bytes",
     "airtime": "s",
     "decode_ok": "none",
-    "fcnt_gap": "none",
 }
 LOCATION_UNITS: dict[str, str] = {"latitude": "none", "longitude": "none", "altitude": "lengthm"}
 
@@ -94,3 +93,28 @@ def counter_increase(
     return f'SELECT sum("increase") FROM ({inner}) WHERE $timeFilter' + group(
         *tags, every=every, tz=tz
     )
+
+
+def fcnt_steps(category: str | None = None) -> str:
+    """Each uplink's frame-counter step from the device's previous stored uplink.
+
+    A step of 1 is a frame received after its predecessor; n > 1 means n - 1 frames were
+    missed. Computed by InfluxDB from the stored ``f_cnt`` of all of a device's uplinks in
+    time order (its series with different ``decode_status`` merged), so it is exact
+    whichever ingest worker wrote which uplink, and a late uplink filling a gap counts
+    where it belongs. A counter reset (join, reboot) is a negative step, which
+    ``non_negative_difference`` drops: it is not a loss."""
+    return select(
+        'non_negative_difference("f_cnt") AS "step"', UPLINK, category, "device", every=None
+    )
+
+
+#: frames missed, from the steps of :func:`fcnt_steps`
+MISSED = 'sum("step") - count("step")'
+#: missed / expected, in percent (the first uplink in the range has no step)
+LOSS = '(sum("step") - count("step")) / sum("step") * 100'
+
+
+def frame_loss(expr: str, *tags: str, every: str | None = None) -> str:
+    """``expr`` (:data:`MISSED`, :data:`LOSS`) over the frame-counter steps in the range."""
+    return f"SELECT {expr} FROM ({fcnt_steps()}) WHERE $timeFilter" + group(*tags, every=every)

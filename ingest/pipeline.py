@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import functools
 import math
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -132,9 +131,6 @@ class Pipeline:
         self.envelope = envelope
         self.default_site = default_site
         self.drop_simulated = drop_simulated
-        #: per device: highest f_cnt seen, and the gaps computed for recent f_cnts, so that a
-        #: replayed uplink gets the same fcnt_gap again (idempotent points)
-        self._fcnt: dict[str, tuple[int, OrderedDict[int, int]]] = {}
         #: per device: the coordinates last written to ``device_location``
         self._located: dict[str, tuple[float, float]] = {}
         #: per device identity and tags: the escaped, sorted tag strings
@@ -252,11 +248,7 @@ class Pipeline:
             for r in readings
         ]
         best = up.best_gateway
-        points.append(
-            self._uplink_line(
-                up, best, tagset.uplink_tags(status), status, t_ns, self._fcnt_gap(key, up.f_cnt)
-            )
-        )
+        points.append(self._uplink_line(up, best, tagset.uplink_tags(status), status, t_ns))
         if meta is not None and meta.latitude is not None and meta.longitude is not None:
             where = (meta.latitude, meta.longitude)
             if self._located.get(key) != where:
@@ -310,38 +302,14 @@ class Pipeline:
             model_id=model_id,
         )
 
-    def _fcnt_gap(self, key: str, f_cnt: int) -> int:
-        """Frames missed since the previous uplink of this device (0 when unknown).
-
-        Computed per ingest process: with several workers on a shared subscription each
-        sees only part of a device's uplinks, so the registry's count (API, installer
-        page) is the exact figure; this field feeds the dashboards' frame-loss panels.
-        """
-        state = self._fcnt.get(key)
-        if state is None:
-            self._fcnt[key] = (f_cnt, OrderedDict({f_cnt: 0}))
-            return 0
-        last, recent = state
-        if f_cnt in recent:  # a replay / redelivery: the same value as the first time
-            return recent[f_cnt]
-        if f_cnt > last:
-            gap = f_cnt - last - 1
-            last = f_cnt
-        else:  # a counter reset, or a late uplink: no gap can be told
-            gap = 0
-            if f_cnt < last // 2:
-                last = f_cnt  # reset
-        recent[f_cnt] = gap
-        while len(recent) > 64:
-            recent.popitem(last=False)
-        self._fcnt[key] = (last, recent)
-        return gap
-
     @staticmethod
-    def _uplink_line(
-        up: Uplink, best: Gateway | None, head: str, status: str, t_ns: int, gap: int
-    ) -> str:
-        """The ``lorawan_uplink`` point; fields sorted by name, all floats."""
+    def _uplink_line(up: Uplink, best: Gateway | None, head: str, status: str, t_ns: int) -> str:
+        """The ``lorawan_uplink`` point; fields sorted by name, all floats.
+
+        No frame-counter gap field: with several workers on a shared subscription no
+        process sees all of a device's uplinks. The dashboards take the gaps from the
+        stored ``f_cnt`` sequence instead (``dashboards.influxql.fcnt_steps``), and the
+        registry counts missed frames across workers."""
         r = up.radio
         snrs = [g.snr for g in up.gateways if g.snr is not None]
         fields = [
@@ -349,7 +317,6 @@ class Pipeline:
             ("decode_ok", 1.0 if status in ("decoded", "lns_decoded") else 0.0),
             ("f_cnt", up.f_cnt),
             ("f_port", up.f_port),
-            ("fcnt_gap", gap),
             ("frequency", r.frequency),
             ("gateway_count", len(up.gateways)),
             ("payload_size", len(up.payload)),

@@ -231,7 +231,6 @@ def build_city(now_s: int) -> CityData:
                 "payload_size": 11.0,
                 "airtime": 0.0616,
                 "decode_ok": 0.0 if error else 1.0,
-                "fcnt_gap": float(gap),
             }
             data.lines.append(
                 _line("lorawan_uplink", {**tags, "decode_status": status}, uplink, ts)

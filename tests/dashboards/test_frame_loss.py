@@ -1,0 +1,115 @@
+"""Frame loss on the dashboards is exact however the uplinks were split between ingest
+workers (#2, #5): the panels compute the frame-counter gaps in InfluxDB from every stored
+``f_cnt`` of a device, so two workers on a shared subscription — each seeing every other
+uplink — give the same figures as one."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from dashboards.generate import load_committed
+from ingest.models import RawMessage
+from ingest.pipeline import Pipeline
+from simulator import encoders, envelopes
+from tests.dashboards.test_queries_influx import interpolate
+from tests.servers import Influxd
+
+pytestmark = pytest.mark.integration
+
+#: frame counters as received: 5, 11, 12 and 30 lost, then a counter reset (rejoin)
+F_CNTS = [f for f in range(1, 41) if f not in (5, 11, 12, 30)] + [1, 2, 3, 4, 5]
+MISSED = 4
+#: steps counted: 39 over the first session, 4 after the reset (the reset itself is none)
+EXPECTED_FRAMES = 39 + 4
+
+
+def _uplink(device: str, f_cnt: int, at: datetime) -> RawMessage:
+    topic, body = envelopes.tts_uplink(
+        application="city",
+        device_id=device,
+        dev_eui=("A84041000181" + device[-4:]).upper(),
+        f_port=2,
+        f_cnt=f_cnt,
+        payload=encoders.lht65(temperature=20.0, humidity=50.0, battery_v=3.0),
+        received_at=at,
+        model_id="dragino/lht65",
+    )
+    return RawMessage(topic=topic, payload=body)
+
+
+def _panel_queries(title: str) -> list[str]:
+    for board in load_committed().values():
+        for panel in board["panels"]:
+            if panel.get("title") == title:
+                return [t["query"] for t in panel["targets"]]
+    raise AssertionError(f"no panel {title!r}")
+
+
+@pytest.fixture
+def db(influxd: Influxd) -> Iterator[str]:
+    name = "loss_" + uuid.uuid4().hex[:8]
+    influxd.create_database(name)
+    yield name
+    influxd.drop_database(name)
+
+
+def _fill(influxd: Influxd, db: str, workers: int, now: datetime) -> None:
+    """Two devices' uplinks through ``workers`` pipelines, dealt out round-robin as a
+    shared subscription does, one uplink delivered late (after its successor)."""
+    pipelines = [Pipeline() for _ in range(workers)]
+    lines: list[str] = []
+    start = now - timedelta(hours=3)
+    for device in ("lht-0001", "lht-0002"):
+        stream = [(f, start + timedelta(minutes=i)) for i, f in enumerate(F_CNTS)]
+        stream[20], stream[21] = stream[21], stream[20]  # a late delivery
+        for i, (f_cnt, at) in enumerate(stream):
+            r = pipelines[i % workers].process(_uplink(device, f_cnt, at))
+            assert r.outcome == "stored", r
+            lines.extend(r.points)
+    res = httpx.post(f"{influxd.url}/write", params={"db": db}, content="\n".join(lines))
+    assert res.status_code == 204, res.text
+
+
+def _query(influxd: Influxd, db: str, q: str) -> list[dict[str, Any]]:
+    res = influxd.query(q, db=db)["results"][0]
+    assert "error" not in res, (res, q)
+    return res.get("series", [])  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_frame_loss_panels_are_exact_whatever_the_worker_split(
+    influxd: Influxd, db: str, workers: int
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    _fill(influxd, db, workers, now)
+    now_s = int(now.timestamp()) + 60
+
+    received_q, loss_q = _panel_queries("Frame loss per device")
+    received = {
+        s["tags"]["device"]: s["values"][0][1]
+        for s in _query(influxd, db, interpolate(received_q, now_s))
+    }
+    assert received == {"lht-0001": len(F_CNTS), "lht-0002": len(F_CNTS)}
+    per_device = _query(influxd, db, interpolate(loss_q, now_s))
+    assert {s["tags"]["device"] for s in per_device} == {"lht-0001", "lht-0002"}
+    for s in per_device:
+        row = dict(zip(s["columns"], s["values"][0], strict=True))
+        assert row["missed"] == MISSED, (workers, row)
+        assert row["loss"] == pytest.approx(MISSED / EXPECTED_FRAMES * 100)
+
+    (stat_q,) = _panel_queries("Frame loss")
+    (total,) = _query(influxd, db, interpolate(stat_q, now_s))
+    assert total["values"][0][1] == pytest.approx(MISSED / EXPECTED_FRAMES * 100)
+
+    (hourly_q,) = _panel_queries("Missed frames per hour")
+    hourly = _query(influxd, db, interpolate(hourly_q, now_s))
+    assert {s["tags"]["device"]: sum(v[1] for v in s["values"]) for s in hourly} == {
+        "lht-0001": MISSED,
+        "lht-0002": MISSED,
+    }
