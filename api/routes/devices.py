@@ -38,7 +38,9 @@ DeviceKey = Annotated[
     Path(
         min_length=1,
         max_length=200,
-        description="DevEUI (16 hex digits, any case) or the registry key of the device",
+        description="DevEUI (16 hex digits, any case) or the registry key of the device; "
+        "a device without a DevEUI has the key `tts:<application>/<device>`, which goes in "
+        "the path as it is (`/devices/tts:city/lht-1`) or URL-encoded",
         examples=["70B3D57ED0001234"],
     ),
 ]
@@ -267,8 +269,30 @@ def _parse_devices_file(fmt: Format, content: str) -> list[tuple[str, DeviceMeta
         ) from exc
 
 
+# Device keys may contain "/" (``tts:<app>/<device>`` when there is no DevEUI), so the
+# routes take the key as a path; the sub-resources come first, or "/{dev_eui:path}" would
+# swallow ".../uplinks" (readings.py's /readings and /latest are included before this router).
 @router.get(
-    "/{dev_eui}",
+    "/{dev_eui:path}/uplinks",
+    response_model=UplinksPublic,
+    operation_id="list_device_uplinks",
+    dependencies=[ReadAccess],
+    responses=error_responses(401, 404, 422),
+)
+def list_device_uplinks(
+    registry: RegistryDep,
+    dev_eui: DeviceKey,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> UplinksPublic:
+    """The journal of recent raw uplinks, newest first: payload hex, port, counter and gap,
+    gateways with RSSI/SNR, and the decoded dict or the error."""
+    d = resolve(registry, dev_eui)
+    data = uplinks_public(registry.journal(d.device_key, limit=limit))
+    return UplinksPublic(device=d.device_key, data=data, count=len(data))
+
+
+@router.get(
+    "/{dev_eui:path}",
     response_model=DevicePublic,
     operation_id="get_device",
     dependencies=[ReadAccess],
@@ -280,7 +304,7 @@ def get_device(registry: RegistryDep, now: NowDep, dev_eui: DeviceKey) -> Device
 
 
 @router.patch(
-    "/{dev_eui}",
+    "/{dev_eui:path}",
     response_model=DevicePublic,
     operation_id="update_device",
     dependencies=[WriteAccess],
@@ -309,22 +333,3 @@ def update_device(
 
 def _is_eui(key: str) -> bool:
     return len(key) == 16 and all(c in "0123456789abcdefABCDEF" for c in key)
-
-
-@router.get(
-    "/{dev_eui}/uplinks",
-    response_model=UplinksPublic,
-    operation_id="list_device_uplinks",
-    dependencies=[ReadAccess],
-    responses=error_responses(401, 404, 422),
-)
-def list_device_uplinks(
-    registry: RegistryDep,
-    dev_eui: DeviceKey,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-) -> UplinksPublic:
-    """The journal of recent raw uplinks, newest first: payload hex, port, counter and gap,
-    gateways with RSSI/SNR, and the decoded dict or the error."""
-    d = resolve(registry, dev_eui)
-    data = uplinks_public(registry.journal(d.device_key, limit=limit))
-    return UplinksPublic(device=d.device_key, data=data, count=len(data))

@@ -73,7 +73,7 @@ def _where(d: DeviceStatus) -> dict[str, str]:
 
 
 @router.get(
-    "/devices/{dev_eui}/readings",
+    "/devices/{dev_eui:path}/readings",
     response_model=ReadingsPublic,
     operation_id="get_device_readings",
     dependencies=[ReadAccess],
@@ -152,7 +152,7 @@ def latest_public(d: DeviceStatus) -> LatestPublic:
 
 
 @router.get(
-    "/devices/{dev_eui}/latest",
+    "/devices/{dev_eui:path}/latest",
     response_model=LatestPublic,
     operation_id="get_device_latest",
     dependencies=[ReadAccess],

@@ -7,6 +7,7 @@ import statistics
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,6 +16,7 @@ from api.main import create_app
 from lorawan_monitor.metrics import DECODE_ERRORS, MESSAGES
 from lorawan_monitor.settings import load_settings
 from storage.registry import SqlRegistry
+from storage.registry_base import UplinkRecord
 from storage.sqlite import SqliteStore
 from tests.api.conftest import (
     API_KEY,
@@ -457,3 +459,44 @@ def test_import_devices_file(env: Env) -> None:
         headers={"X-API-Key": API_KEY},
     )
     assert r.status_code == 422 and "'content'" in r.json()["detail"]
+
+
+def test_device_without_dev_eui_is_addressable_by_its_key(env: Env) -> None:
+    """A TTS device without a DevEUI has the key ``tts:<app>/<device>``; every device route
+    takes it, written as it is or URL-encoded as the installer page sends it."""
+    key = "tts:city/abp-counter"
+    env.registry.record_uplinks(
+        [
+            UplinkRecord(
+                device_key=key,
+                dev_eui=None,
+                device_id="abp-counter",
+                application="city",
+                source="tts",
+                received_at=NOW - timedelta(minutes=2),
+                f_port=2,
+                f_cnt=5,
+                payload=b"\x01",
+                model_id=None,
+                decoder=None,
+                status="no_decoder",
+                uplink_id="abp-5",
+            )
+        ]
+    )
+    c = env.client
+    for spelled in (key, quote(key, safe="")):
+        d = c.get(f"{V1}/devices/{spelled}")
+        assert d.status_code == 200, (spelled, d.text)
+        assert d.json()["key"] == key and d.json()["dev_eui"] is None
+        ups = c.get(f"{V1}/devices/{spelled}/uplinks").json()
+        assert ups["device"] == key and [u["f_cnt"] for u in ups["data"]] == [5]
+        assert c.get(f"{V1}/devices/{spelled}/latest").status_code == 200
+        r = c.get(f"{V1}/devices/{spelled}/readings", params={"quantity": "temperature"})
+        assert r.status_code == 200, r.text
+    r = c.patch(
+        f"{V1}/devices/{key}", json={"name": "Beach counter"}, headers={"X-API-Key": API_KEY}
+    )
+    assert r.status_code == 200 and r.json()["name"] == "Beach counter"
+    missing = c.get(f"{V1}/devices/tts:city/nope/uplinks")
+    assert missing.status_code == 404 and "tts:city/nope" in missing.json()["detail"]

@@ -3,8 +3,11 @@ S2104 soil moisture/T, S2105 soil moisture/T/EC): one codec for the family.
 
 Source: SenseCAP S210X LoRaWAN Sensor user guide ("Payload" / measurement ids) and the
 TTN Device Repository codec ``vendor/sensecap/sensecap210x-common-decoder.js``
-(``sensecap210x-codec``, used by the ``sensecaps210x`` device definitions), whose output
-this decoder reproduces: ``{valid, err, payload, messages: [...]}``.
+(``sensecap210x-codec``), whose output this decoder reproduces:
+``{valid, err, payload, messages: [...]}``. Every model here names that codec in its
+Device Repository definition (checked: the S2102 and S2104 files at commit 7776a48, S2103
+at 811c530, S2101 and S2105; an older revision of the S2102 file named the generic
+``sensecap-codec``).
 
 Payload: n frames of 7 bytes and a 2-byte CRC. Frame: channel (1), data id (u16 LE),
 value (4 bytes LE). Data ids above 4096 are measurements (signed, 1/1000 unit);
