@@ -5,8 +5,6 @@ uplink — give the same figures as one."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -51,14 +49,6 @@ def _panel_queries(title: str) -> list[str]:
     raise AssertionError(f"no panel {title!r}")
 
 
-@pytest.fixture
-def db(influxd: Influxd) -> Iterator[str]:
-    name = "loss_" + uuid.uuid4().hex[:8]
-    influxd.create_database(name)
-    yield name
-    influxd.drop_database(name)
-
-
 def _fill(influxd: Influxd, db: str, workers: int, now: datetime) -> None:
     """Two devices' uplinks through ``workers`` pipelines, dealt out round-robin as a
     shared subscription does, one uplink delivered late (after its successor)."""
@@ -84,8 +74,9 @@ def _query(influxd: Influxd, db: str, q: str) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_frame_loss_panels_are_exact_whatever_the_worker_split(
-    influxd: Influxd, db: str, workers: int
+    influxd: Influxd, influx_db: str, workers: int
 ) -> None:
+    db = influx_db
     now = datetime.now(UTC).replace(microsecond=0)
     _fill(influxd, db, workers, now)
     now_s = int(now.timestamp()) + 60
