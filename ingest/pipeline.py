@@ -14,7 +14,6 @@ Every message ends as exactly one outcome:
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -55,13 +54,8 @@ class ProcessResult:
 def _tag_halves(tags: Mapping[str, str], split: str) -> tuple[str, str]:
     """Escaped ``k=v`` pairs sorted by key, split around ``split`` (empty values dropped).
 
-    Cached: a device's tags are the same uplink after uplink."""
-    return _tag_halves_cached(tuple(tags.items()), split)
-
-
-@functools.lru_cache(maxsize=16384)
-def _tag_halves_cached(items: tuple[tuple[str, str], ...], split: str) -> tuple[str, str]:
-    pairs = sorted((k, v) for k, v in items if v)
+    Called once per device and status (:class:`_TagSet` keeps the result)."""
+    pairs = sorted((k, v) for k, v in tags.items() if v)
     head = ",".join(f"{escape_key(k)}={escape_key(v)}" for k, v in pairs if k < split)
     tail = ",".join(f"{escape_key(k)}={escape_key(v)}" for k, v in pairs if k > split)
     return head, tail

@@ -82,9 +82,10 @@ class _ReadBuffered:
 
 
 class _LeanProperties(Properties):
-    """paho's MQTT 5 ``Properties`` for received PUBLISH packets, without its cost per message.
+    """paho's MQTT 5 ``Properties`` for the packets it receives, without its cost per message.
 
-    paho 2.x builds a ``Properties`` for every MQTT 5 PUBLISH it receives: the constructor
+    paho 2.x builds a ``Properties`` for every MQTT 5 packet it decodes (each PUBLISH, and
+    CONNACK, SUBACK, ... in ``paho.mqtt._packet``): the constructor
     rebuilds two lookup tables of 27 entries and ``unpack`` first "clears" the new object
     by probing all 27 names. Measured here (transport only, 60,000 queued QoS-1 messages):
     24 µs per message with MQTT 5 against 13.5 µs with 3.1.1. This subclass shares the
@@ -113,7 +114,7 @@ class _LeanProperties(Properties):
 
 
 def install_lean_publish_properties() -> bool:
-    """Let paho decode received MQTT 5 PUBLISH properties with :class:`_LeanProperties`.
+    """Let paho decode received MQTT 5 properties with :class:`_LeanProperties`.
 
     Only where paho's layout is the one measured (2.x: ``paho.mqtt._packet.Properties``
     is paho's ``Properties``); otherwise nothing changes. True when in place."""
