@@ -82,8 +82,9 @@ def create_app(
 
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(health.router)
-    # readings first: its /devices/{dev_eui}/readings must not be shadowed
-    api.include_router(readings.router)  # before devices: /devices/{key:path}/readings
+    # readings first: its /devices/{dev_eui:path}/readings must not be shadowed by
+    # devices' /devices/{dev_eui:path}
+    api.include_router(readings.router)
     api.include_router(devices.router)
     api.include_router(quantities.router)
     api.include_router(decode.router)

@@ -50,24 +50,29 @@ def network() -> Json:
     )
     b.row("Overview — Überblick")
     stats: list[tuple[str, str, str, Json, str]] = [
-        ("Uplinks", 'count("f_cnt")', "none", GREEN, "DE: Empfangene Uplinks im Zeitraum."),
+        (
+            "Uplinks",
+            select('count("f_cnt")', UPLINK, None, every=None),
+            "none",
+            GREEN,
+            "DE: Empfangene Uplinks im Zeitraum.",
+        ),
         (
             "Decoded",
-            'mean("decode_ok") * 100',
+            select('mean("decode_ok") * 100', UPLINK, None, every=None),
             "percent",
             thresholds((None, "red"), (90, "orange"), (99, "green")),
             "Share of uplinks decoded. DE: Anteil erfolgreich dekodierter Uplinks.",
         ),
         (
             "Frame loss",
-            LOSS,
+            frame_loss(LOSS),
             "percent",
             thresholds((None, "green"), (1, "orange"), (5, "red")),
             "Missed frames (frame-counter gaps) / expected frames. DE: Paketverlust.",
         ),
     ]
-    for title, expr, unit, th, desc in stats:
-        query = frame_loss(expr) if expr == LOSS else select(expr, UPLINK, None, every=None)
+    for title, query, unit, th, desc in stats:
         b.add(
             "stat",
             title,
