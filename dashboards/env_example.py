@@ -44,6 +44,7 @@ COMPOSE_VARS: tuple[ComposeVar, ...] = (
     ComposeVar(name="MQTT_HOST", value="mosquitto", help="broker the service subscribes to (an external TTS/ChirpStack broker works too)"),
     ComposeVar(name="MQTT_PORT", value="1883", help="its port"),
     ComposeVar(name="MQTT_ENVELOPE", value="auto", help="tts | chirpstack | chirpstack-v3 | auto"),
+    ComposeVar(name="INGEST_WORKERS", value="1", help="ingest processes on one shared subscription (one per core; not with the TTS broker)"),
     ComposeVar(name="MQTT_PUBLISH_PORT", value="1883", help="host port of the bundled mosquitto"),
     ComposeVar(name="INFLUX_ADMIN_USER", value="admin", help="InfluxDB 2.x initial admin user"),
     ComposeVar(name="INFLUX_ADMIN_PASSWORD", value=PLACEHOLDER, help="its password (8+ characters)", required=True),
