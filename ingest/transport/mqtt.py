@@ -209,6 +209,7 @@ class MqttTransport:
         self._was_connected = False
         self._down_logged = False
         self._manual_ack = settings.qos > 0
+        self._stopping = False
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -231,6 +232,7 @@ class MqttTransport:
         self.client.loop_start()
 
     def stop(self) -> None:
+        self._stopping = True
         try:
             self.client.disconnect()
         finally:
@@ -309,7 +311,9 @@ class MqttTransport:
         self.subscribed.clear()
         STATE.mqtt_connected = False
         MQTT_CONNECTED.set(0)
-        if not self._down_logged:
+        if self._stopping:
+            log.info("MQTT disconnected from %s:%s", self.settings.host, self.settings.port)
+        elif not self._down_logged:
             log.warning(
                 "MQTT connection to %s:%s lost (%s); reconnecting with backoff",
                 self.settings.host,

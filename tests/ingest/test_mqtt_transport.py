@@ -284,3 +284,29 @@ def test_mqtt5_publish_properties_decode_as_paho_decodes_them() -> None:
             assert p.MessageExpiryInterval <= 600 and p.CorrelationData == bytes([i % 256])
         else:
             assert not hasattr(p, "MessageExpiryInterval")
+
+
+@pytest.mark.integration
+def test_a_lost_broker_is_a_warning_and_our_own_stop_is_not(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    caplog.set_level(logging.INFO, logger="ingest.transport.mqtt")
+    with running_mosquitto() as mq:
+        settings = MqttSettings(host="127.0.0.1", port=mq.port, client_id="log-check", qos=1)
+        t = MqttTransport(settings, lambda raw: None)
+        t.start()
+        assert t.wait_subscribed(10)
+        mq.stop()  # the broker goes away under us
+        deadline = time.monotonic() + 10
+        while t.connected.is_set() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        lost = [r for r in caplog.records if r.levelno == logging.WARNING]
+        assert lost and "lost" in lost[0].getMessage()
+        mq.start()
+        assert t.connected.wait(15), "did not reconnect"
+        caplog.clear()
+        t.stop()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+    assert any("disconnected" in r.getMessage() for r in caplog.records)
