@@ -53,7 +53,7 @@ class IngestService:
         buffer_path: Path | None = None,
         transport_factory: Callable[[Callable[[RawMessage], None]], _Transport] | None = None,
         chunk_size: int = 2000,
-        max_queued: int = 8000,
+        max_queued: int = 4000,
         meta_ttl: float = 30.0,
     ) -> None:
         self.settings = settings
