@@ -45,12 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"lorawan_monitor.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"lorawan_monitor.commands.{name}":
-                raise
-            continue  # command not built yet
+        # every listed command must import: a broken module is an error, never a missing command
+        module = importlib.import_module(f"lorawan_monitor.commands.{name}")
         module.add_parser(sub)
     return parser
 

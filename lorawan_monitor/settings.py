@@ -13,7 +13,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -44,6 +53,26 @@ DEFAULT_TOPICS: dict[str, list[str]] = {
 }
 
 
+#: secret values that are examples, not secrets (refused in production)
+_PLACEHOLDERS = frozenset({"", "changethis", "changeme", "change-me", "secret", "password"})
+
+
+def _http_url(v: str | None) -> str | None:
+    """An http(s) URL without a trailing slash; ``None`` or "" = not set."""
+    if v is None or v == "":
+        return None
+    try:
+        url = _HTTP_URL.validate_python(v)
+    except ValidationError:
+        raise ValueError("must be an http:// or https:// URL with a host") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    return v.rstrip("/")
+
+
+_HTTP_URL: TypeAdapter[AnyHttpUrl] = TypeAdapter(AnyHttpUrl)
+
+
 class MqttSettings(BaseModel):
     host: str = "localhost"
     port: int = Field(1883, ge=1, le=65535)
@@ -68,8 +97,9 @@ class MqttSettings(BaseModel):
     qos: int = Field(1, ge=0, le=2)
     #: keep the broker session across restarts (MQTT 5 session expiry, seconds; 0 = clean)
     session_expiry: int = Field(3600, ge=0)
-    reconnect_min_delay: float = Field(1.0, gt=0)
-    reconnect_max_delay: float = Field(60.0, gt=0)
+    #: reconnect back-off, whole seconds (paho counts in seconds; no silent rounding)
+    reconnect_min_delay: int = Field(1, ge=1, le=3600)
+    reconnect_max_delay: int = Field(60, ge=1, le=3600)
 
     @field_validator("share_group")
     @classmethod
@@ -77,6 +107,15 @@ class MqttSettings(BaseModel):
         if v is not None and (not v or any(c in v for c in "/+#")):
             raise ValueError("must be a non-empty name without '/', '+' or '#'")
         return v
+
+    @model_validator(mode="after")
+    def _delays(self) -> MqttSettings:
+        if self.reconnect_min_delay > self.reconnect_max_delay:
+            raise ValueError(
+                "reconnect_min_delay must not exceed reconnect_max_delay "
+                "(LORAWAN_MQTT__RECONNECT_MIN_DELAY, LORAWAN_MQTT__RECONNECT_MAX_DELAY)"
+            )
+        return self
 
     def protocol_version(self) -> int:
         if self.protocol == "auto":
@@ -109,12 +148,7 @@ class InfluxSettings(BaseModel):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str | None) -> str | None:
-        if v in (None, ""):
-            return None
-        assert v is not None
-        if not v.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return v.rstrip("/")
+        return _http_url(v)
 
     @model_validator(mode="after")
     def _v2(self) -> InfluxSettings:
@@ -179,6 +213,11 @@ class TtsSettings(BaseModel):
     max_age_hours: float = Field(24.0, gt=0)
     page_size: int = Field(1000, ge=1, le=10000)
 
+    @field_validator("api_url")
+    @classmethod
+    def _api_url(cls, v: str | None) -> str | None:
+        return _http_url(v)
+
     @property
     def enabled(self) -> bool:
         return bool(self.api_url and self.api_key)
@@ -214,18 +253,16 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production(self) -> Settings:
-        if self.environment == "production":
-            for name, secret in (
-                ("LORAWAN_INFLUX__PASSWORD", self.influx.password),
-                ("LORAWAN_INFLUX__TOKEN", self.influx.token),
-                ("LORAWAN_MQTT__PASSWORD", self.mqtt.password),
-            ):
-                if secret is not None and secret.get_secret_value() in (
-                    "changethis",
-                    "changeme",
-                    "",
-                ):
-                    raise ValueError(f"{name} is a placeholder; set a real secret in production")
+        if self.environment != "production":
+            return self
+        for name, secret in _secrets(self):
+            if secret.get_secret_value().strip().lower() in _PLACEHOLDERS:
+                raise ValueError(f"{name} is a placeholder; set a real secret in production")
+        if self.mqtt.tls_insecure:
+            raise ValueError(
+                "LORAWAN_MQTT__TLS_INSECURE=true switches off certificate checks; "
+                "not allowed in production (give LORAWAN_MQTT__TLS_CA_FILE instead)"
+            )
         return self
 
 
@@ -267,8 +304,45 @@ def load_settings(**overrides: Any) -> Settings:
             value = err.get("input")
             shown = (
                 ""
-                if isinstance(value, dict) or "PASSWORD" in name or "TOKEN" in name
+                if isinstance(value, dict | list) or _is_secret(tuple(err["loc"]))
                 else f" (got {value!r})"
             )
             lines.append(f"{name}: {err['msg']}{shown}")
         raise ConfigError("invalid settings:\n  " + "\n  ".join(lines)) from exc
+
+
+def _secrets(model: BaseModel, prefix: str = "LORAWAN") -> list[tuple[str, SecretStr]]:
+    """Every SecretStr value in the settings tree, with its environment variable name."""
+    out: list[tuple[str, SecretStr]] = []
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        env = f"{prefix}_{name.upper()}" if prefix == "LORAWAN" else f"{prefix}__{name.upper()}"
+        if isinstance(value, SecretStr):
+            out.append((env, value))
+        elif isinstance(value, list):
+            out.extend((f"{env}[{i}]", v) for i, v in enumerate(value) if isinstance(v, SecretStr))
+        elif isinstance(value, BaseModel):
+            out.extend(_secrets(value, env))
+    return out
+
+
+def _is_secret(loc: tuple[int | str, ...]) -> bool:
+    """True when ``loc`` names a SecretStr field (mask by type, not by name)."""
+    model: Any = Settings
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        fields = getattr(model, "model_fields", None)
+        if not fields or part not in fields:
+            return False
+        ann = fields[part].annotation
+        if _mentions_secret(ann):
+            return True
+        model = ann
+    return False
+
+
+def _mentions_secret(ann: Any) -> bool:
+    if ann is SecretStr:
+        return True
+    return any(_mentions_secret(a) for a in getattr(ann, "__args__", ()) or ())

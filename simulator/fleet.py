@@ -18,7 +18,8 @@ import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from typing import Any, Literal
 
 import yaml
@@ -30,7 +31,16 @@ from simulator import envelopes as env
 Network = Literal["tts", "chirpstack", "chirpstack-v3"]
 Behaviour = Literal["lht65", "lpp-env", "lpp-parking", "lns-only", "vector", "broken"]
 
-VECTOR_ROOT = Path(__file__).resolve().parent.parent / "decoders" / "vendors"
+
+def _vector_files() -> list[Traversable]:
+    """The decoders' vector files, read as package data (works from a wheel or a zip too)."""
+    root = files("decoders.vendors")
+    out: list[Traversable] = []
+    for vendor in root.iterdir():
+        testdata = vendor / "testdata"
+        if vendor.is_dir() and testdata.is_dir():
+            out.extend(f for f in testdata.iterdir() if f.name.endswith(".yaml"))
+    return sorted(out, key=str)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,7 +95,7 @@ def load_vectors(
     """The success cases of a model's vector file, with the readings the service keeps
     (readings outside the quantity catalogue's valid range are dropped by the pipeline)."""
     out = []
-    for path in sorted(VECTOR_ROOT.glob("*/testdata/*.yaml")):
+    for path in _vector_files():
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
         if not isinstance(doc, dict) or doc.get("model") != model_id:
             continue

@@ -60,3 +60,91 @@ def test_shared_subscription_topics() -> None:
     assert s.mqtt.topic_filters() == ["$share/workers/application/+/device/+/event/+"]
     assert s.mqtt.protocol_version() == 5
     assert load_settings(mqtt={"envelope": "tts"}).mqtt.protocol_version() == 4
+
+
+# -- #12: settings validated by type -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "name"),
+    [
+        ({"api": {"api_keys": ["changethis"]}}, "LORAWAN_API__API_KEYS[0]"),
+        ({"tts": {"api_key": "changeme"}}, "LORAWAN_TTS__API_KEY"),
+        ({"mqtt": {"password": "changethis"}}, "LORAWAN_MQTT__PASSWORD"),
+    ],
+)
+def test_every_secret_is_checked_for_placeholders_in_production(
+    overrides: dict[str, object], name: str
+) -> None:
+    with pytest.raises(ConfigError, match=name.replace("[", r"\[").replace("]", r"\]")):
+        load_settings(environment="production", **overrides)
+    load_settings(environment="development", **overrides)  # allowed while developing
+
+
+def test_tls_insecure_is_refused_in_production() -> None:
+    with pytest.raises(ConfigError, match="LORAWAN_MQTT__TLS_INSECURE"):
+        load_settings(environment="production", mqtt={"tls": True, "tls_insecure": True})
+
+
+def test_a_rejected_secret_value_is_never_echoed() -> None:
+    """Masked by type (SecretStr), not by matching names: api keys are secrets too."""
+    with pytest.raises(ConfigError) as info:
+        load_settings(api={"api_keys": [12345678901234567890]})
+    assert "LORAWAN_API__API_KEYS" in str(info.value)
+    assert "12345678901234567890" not in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        load_settings(mqtt={"port": 99999})
+    assert "99999" in str(info.value)  # a plain setting is shown, so the user sees the typo
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("http://influx:8086/", True),
+        ("https://influx.example.org", True),
+        ("http://", False),
+        ("ftp://influx:8086", False),
+        ("influx:8086", False),
+        ("http://in flux:8086", False),
+    ],
+)
+def test_urls_are_validated_as_urls(url: str, ok: bool) -> None:
+    for overrides, name in (
+        ({"influx": {"url": url}}, "LORAWAN_INFLUX__URL"),
+        ({"tts": {"api_url": url}}, "LORAWAN_TTS__API_URL"),
+    ):
+        if ok:
+            s = load_settings(**overrides)
+            got = s.influx.url if "influx" in overrides else s.tts.api_url
+            assert got == url.rstrip("/")
+        else:
+            with pytest.raises(ConfigError, match=name):
+                load_settings(**overrides)
+
+
+def test_reconnect_delays_are_whole_seconds_not_silently_rounded() -> None:
+    with pytest.raises(ConfigError, match="LORAWAN_MQTT__RECONNECT_MIN_DELAY"):
+        load_settings(mqtt={"reconnect_min_delay": 0.5})
+    with pytest.raises(ConfigError, match="RECONNECT_MAX_DELAY"):
+        load_settings(mqtt={"reconnect_min_delay": 30, "reconnect_max_delay": 10})
+    assert load_settings(mqtt={"reconnect_min_delay": "2"}).mqtt.reconnect_min_delay == 2
+
+
+@pytest.mark.parametrize("kind", ["tts", "chirpstack", "chirpstack-v3"])
+def test_default_topics_are_the_ones_the_parsers_recognise(kind: str) -> None:
+    """One source of truth for topics: every default filter of a kind, filled in, is a
+    topic that the envelope detection assigns to that kind."""
+    from ingest.envelopes import detect
+    from lorawan_monitor.settings import DEFAULT_TOPICS
+
+    app = {"tts": "app", "chirpstack": "0b9b6a2e-6f5c-4c4b-9d36-3f6c2b1d7e10", "chirpstack-v3": "7"}
+    for pattern in DEFAULT_TOPICS[kind]:
+        parts = pattern.split("/")
+        filled = [
+            app[kind] if i == 1 and p == "+" else ("x" if p == "+" else p)
+            for i, p in enumerate(parts)
+        ]
+        topic = "/".join(filled)
+        assert detect(topic, b"{}") == kind, topic
+    for pattern in DEFAULT_TOPICS["auto"]:
+        assert any(pattern in DEFAULT_TOPICS[k] for k in ("tts", "chirpstack", "chirpstack-v3"))

@@ -40,7 +40,6 @@ from ingest.envelopes.base import (
 from ingest.models import DeviceEvent, EventKind, Uplink
 from lorawan_monitor.errors import EnvelopeError
 
-TOPIC_FILTERS = ("application/+/device/+/event/+",)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _KINDS: dict[str, EventKind] = {

@@ -38,8 +38,6 @@ from ingest.envelopes.base import (
 from ingest.models import DeviceEvent, EventKind, Uplink
 from lorawan_monitor.errors import EnvelopeError
 
-TOPIC_FILTERS = ("application/+/device/+/event/+", "application/+/device/+/rx")
-
 #: old per-event topics (before v3.11) and new event names -> kind; "up" is the uplink
 _KINDS: dict[str, EventKind | None] = {
     "up": None,

@@ -35,8 +35,6 @@ from ingest.envelopes.base import (
 from ingest.models import DeviceEvent, EventKind, Uplink
 from lorawan_monitor.errors import EnvelopeError
 
-TOPIC_FILTERS = ("v3/+/devices/+/up", "v3/+/devices/+/join")
-
 #: topic event suffix -> (ApplicationUp oneof key, DeviceEvent kind); None key = not checked
 _EVENTS: dict[str, tuple[str | None, EventKind]] = {
     "up/normalized": ("uplink_normalized", "normalized"),

@@ -277,7 +277,7 @@ def test_ingest_sigkill_midstream_loses_nothing(
         "LORAWAN_MQTT__CLIENT_ID": client_id,
         "LORAWAN_MQTT__QOS": "1",
         "LORAWAN_MQTT__SESSION_EXPIRY": "3600",
-        "LORAWAN_MQTT__RECONNECT_MIN_DELAY": "0.5",
+        "LORAWAN_MQTT__RECONNECT_MIN_DELAY": "1",
         "LORAWAN_INFLUX__URL": influxd.url,
         "LORAWAN_INFLUX__DATABASE": influx_db,
         "LORAWAN_INFLUX__FLUSH_INTERVAL": "0.2",
@@ -323,7 +323,7 @@ def test_mosquitto_restart_midstream_loses_nothing(
             influxd.url,
             influx_db,
             tmp_path,
-            mqtt={"reconnect_min_delay": 0.5, "reconnect_max_delay": 1.0},
+            mqtt={"reconnect_min_delay": 1, "reconnect_max_delay": 1},
         )
         service = IngestService(settings, store=InfluxStore(settings.influx))
         service.start()

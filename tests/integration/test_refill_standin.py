@@ -74,7 +74,7 @@ def _settings(
         influxd.url,
         db,
         data_dir,
-        mqtt={"envelope": "tts", "qos": 0, "reconnect_min_delay": 0.5, "reconnect_max_delay": 1},
+        mqtt={"envelope": "tts", "qos": 0, "reconnect_min_delay": 1, "reconnect_max_delay": 1},
         tts=tts_cfg,
     )
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -385,28 +384,61 @@ def test_upgrade_keeps_data(dsn: str) -> None:
         assert j.payload == b"\x01\x02" and j.uplink_id == "u99"
         with r.engine.connect() as conn:
             head = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-        assert head == "0003"
+        assert head == _script_head() and int(head) >= 3
         r.record_codec_error("0011223344556677", time=T0, message="m", uplink_id="u100")
     finally:
         r.close()
     SqlRegistry(dsn).close()  # opening an up-to-date database again is a no-op
 
 
-def test_code_tables_match_the_migrated_schema(dsn: str) -> None:
-    from sqlalchemy import inspect
+def _script_head() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
-    from storage.migrations import devices, journal
+    from storage.migrations import MIGRATIONS
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    assert head is not None
+    return head
+
+
+def test_code_tables_match_the_migrated_schema(dsn: str) -> None:
+    """The tables code writes through are exactly what the migrations built: alembic's own
+    comparison (columns, types, nullability, indexes), not a list of names (#12)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import JSON, DateTime
+
+    from storage.migrations import FastJson, UtcDateTime, metadata
+
+    def same_type(
+        _ctx: object, _col: object, _meta: object, db_type: Any, code_type: Any
+    ) -> bool | None:
+        # the code's TypeDecorators store as the migrations' types: compare what they wrap
+        if isinstance(code_type, FastJson):
+            return (
+                not isinstance(db_type, JSON | FastJson)
+                and "JSON" not in str(db_type).upper()
+                and str(db_type).upper() != "TEXT"
+            )
+        if isinstance(code_type, UtcDateTime):
+            return not isinstance(db_type, DateTime)
+        return None  # alembic's default comparison
 
     r = SqlRegistry(dsn)
     try:
-        insp = inspect(r.engine)
-        for table in (devices, journal):
-            in_db = {c["name"] for c in insp.get_columns(table.name)}
-            assert in_db == {c.name for c in table.columns}, table.name
-        # one journal index serves every query and keeps an uplink unique (0003)
-        (ix,) = insp.get_indexes("journal")
-        assert ix["column_names"] == ["device_key", "received_at", "uplink_id"]
-        assert ix["unique"]
+        with r.engine.connect() as conn:
+            ctx = MigrationContext.configure(
+                conn, opts={"compare_type": same_type, "compare_server_default": False}
+            )
+            diff = [
+                d
+                for d in compare_metadata(ctx, metadata)
+                if not (isinstance(d, tuple) and d[0] == "remove_table")  # other parts' tables
+            ]
+        assert diff == []
     finally:
         r.close()
 
@@ -486,10 +518,9 @@ def test_two_workers_share_postgres(postgres_dsn: str) -> None:
             w.close()
 
 
-def test_batch_throughput_sqlite(tmp_path: Path) -> None:
-    """1,000 records over 100 devices per batch; the figure goes in the report (-s).
-
-    The rate is the best of several rounds of five batches (the machine may be shared)."""
+def test_many_batches_fold_exactly_sqlite(tmp_path: Path) -> None:
+    """21 batches of 1,000 records over 100 devices fold to exact counts and a trimmed
+    journal. (Throughput is measured in bench/registry.py, not asserted here: #12.)"""
     r = SqlRegistry(_sqlite_dsn(tmp_path), journal_per_device=100)
     gws = [{"gateway_id": "gw-1", "rssi": -100.0, "snr": 5.0}]
     batches = [
@@ -510,22 +541,11 @@ def test_batch_throughput_sqlite(tmp_path: Path) -> None:
         for b in range(21)
     ]
     try:
-        r.record_uplinks(batches[0])  # creates the 100 devices
-        rates, cpu_rates = [], []
-        for k in range(4):
-            t, c = time.perf_counter(), time.process_time()
-            for batch in batches[1 + 5 * k : 6 + 5 * k]:
-                r.record_uplinks(batch)
-            rates.append(5 * 1000 / (time.perf_counter() - t))
-            cpu_rates.append(5 * 1000 / (time.process_time() - c))
-        print(
-            f"\nregistry sqlite: {max(rates):,.0f} records/s best, {min(rates):,.0f} worst; "
-            f"{max(cpu_rates):,.0f} per CPU-second (batches of 1000 over 100 devices)"
-        )
+        for batch in batches:
+            r.record_uplinks(batch)
         d = r.get_device("AB00000000000000")
         assert d is not None and d.uplink_count == 210 and d.fcnt_missed == 0
         assert len(r.journal("AB00000000000000", limit=1000)) == 100
-        assert max(rates) > 5000  # the target is 20,000/s; a loose floor keeps slow CI green
     finally:
         r.close()
 
