@@ -24,6 +24,7 @@ import lorawan_monitor
 from api.deps import READ_SCHEME, KeyRing
 from api.errors import install_handlers
 from api.routes import decode, devices, health, metrics, quantities, readings
+from api.sta import routes as sta
 from api.schemas import ErrorPublic, ParameterErrorPublic
 from decoders.registry import NATIVE, DecoderRegistry
 from lorawan_monitor.metrics import STATE, ServiceState
@@ -70,6 +71,10 @@ def create_app(
             {"name": "readings", "description": "Time series and latest values"},
             {"name": "quantities", "description": "The catalogue of canonical quantities"},
             {"name": "decode", "description": "Decode a pasted payload"},
+            {
+                "name": "sensorthings",
+                "description": "OGC SensorThings API v1.1 (read-only, public devices): /sta/v1.1",
+            },
         ],
     )
     app.state.settings = settings
@@ -93,6 +98,7 @@ def create_app(
         api.include_router(opendata)
     app.include_router(api)
     app.include_router(metrics.router)
+    app.include_router(sta.router)
     _installer_routes(app)
     install_handlers(app)
     _finish_spec(app, public_reads=settings.api.read_access == "public")

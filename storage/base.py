@@ -39,6 +39,24 @@ class Series:
     points: Sequence[SeriesPoint] = field(default_factory=tuple)
 
 
+Comparison = Literal["eq", "ne", "gt", "ge", "lt", "le"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PointQuery:
+    """Raw points of one measurement's ``value`` field, filtered and paged in the store
+    (the SensorThings API pushes ``$filter``, ``$orderby``, ``$top`` and ``$skip`` down
+    here). ``where`` matches tags exactly (a missing tag reads as ""); ``values`` are
+    comparisons on the value, all of which must hold; the time range is [start, end)."""
+
+    measurement: str
+    where: Mapping[str, str] = field(default_factory=dict)
+    start: datetime | None = None
+    end: datetime | None = None
+    values: Sequence[tuple[Comparison, float]] = ()
+    descending: bool = False
+
+
 class TimeSeriesStore(Protocol):
     """What ingest writes to and the API / exports read from."""
 
@@ -60,6 +78,12 @@ class TimeSeriesStore(Protocol):
 
     def count(self, measurement: str, where: Mapping[str, str] | None = None) -> int:
         """Number of points of a measurement (tests, metrics)."""
+
+    def read_points(self, q: PointQuery, *, limit: int, offset: int = 0) -> list[SeriesPoint]:
+        """One page of raw points in time order (newest first when ``q.descending``)."""
+
+    def count_points(self, q: PointQuery) -> int:
+        """How many points ``q`` selects (without paging)."""
 
     def ping(self) -> bool:
         """True when the store is reachable."""

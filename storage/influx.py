@@ -32,7 +32,7 @@ from lorawan_monitor.errors import (
     SinkUnavailableError,
 )
 from lorawan_monitor.settings import InfluxSettings
-from storage.base import Aggregate, Point, Series, SeriesPoint
+from storage.base import Aggregate, Point, PointQuery, Series, SeriesPoint
 from storage.lineprotocol import lines as to_lines
 
 log = logging.getLogger(__name__)
@@ -284,6 +284,46 @@ class InfluxStore:
                     total += int(row[1] or 0)
         return total
 
+    @staticmethod
+    def _point_where(q: PointQuery) -> str:
+        cond = [f"{quote_ident(k)} = {quote_str(v)}" for k, v in sorted(q.where.items())]
+        if q.start is not None:
+            cond.append(f"time >= {to_ns(q.start)}")
+        if q.end is not None:
+            cond.append(f"time < {to_ns(q.end)}")
+        for op, value in q.values:
+            cond.append(f'"value" {_INFLUXQL_CMP[op]} {float(value)!r}')
+        return f" WHERE {' AND '.join(cond)}" if cond else ""
+
+    def read_points(self, q: PointQuery, *, limit: int, offset: int = 0) -> list[SeriesPoint]:
+        if limit <= 0:
+            return []
+        order = " ORDER BY time DESC" if q.descending else ""
+        query = (
+            f'SELECT "value" FROM {quote_ident(q.measurement)}{self._point_where(q)}'
+            f"{order} LIMIT {int(limit)} OFFSET {int(offset)}"
+        )
+        out: list[SeriesPoint] = []
+        for res in self.query_raw(query):
+            for s in res.get("series", []):
+                cols = s["columns"]
+                ti, vi = cols.index("time"), cols.index("value")
+                out.extend(
+                    SeriesPoint(time=from_ns(int(row[ti])), value=float(row[vi]))
+                    for row in s.get("values", [])
+                    if row[vi] is not None
+                )
+        return out
+
+    def count_points(self, q: PointQuery) -> int:
+        query = f'SELECT count("value") FROM {quote_ident(q.measurement)}{self._point_where(q)}'
+        total = 0
+        for res in self.query_raw(query):
+            for s in res.get("series", []):
+                for row in s.get("values", []):
+                    total += int(row[1] or 0)
+        return total
+
     def ping(self) -> bool:
         try:
             return self._client.get("/ping").status_code in (200, 204)
@@ -292,6 +332,9 @@ class InfluxStore:
 
     def close(self) -> None:
         self._client.close()
+
+
+_INFLUXQL_CMP = {"eq": "=", "ne": "!=", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 
 
 class _TooLarge(Exception):

@@ -28,9 +28,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from lorawan_monitor.errors import SinkRejectedError, SinkUnavailableError
-from storage.base import Aggregate, FieldValue, Point, Series, SeriesPoint
+from storage.base import Aggregate, FieldValue, Point, PointQuery, Series, SeriesPoint
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS series (
@@ -48,6 +49,8 @@ CREATE TABLE IF NOT EXISTS samples (
     PRIMARY KEY (series_id, field, time_ns)
 ) WITHOUT ROWID;
 """
+
+_SQL_CMP = {"eq": "=", "ne": "!=", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 
 _SQL_AGG: dict[str, str] = {
     "mean": "avg(value)",
@@ -255,6 +258,48 @@ class SqliteStore:
                 .fetchone()
             )
             return int(row[0])
+
+    def _point_sql(self, q: PointQuery) -> tuple[str, list[Any]] | None:
+        ids = [sid for sid, _ in self._series(q.measurement, q.where)]
+        if not ids:
+            return None
+        sql = f"FROM samples WHERE series_id IN ({','.join('?' * len(ids))}) AND field = 'value'"
+        params: list[Any] = list(ids)
+        if q.start is not None:
+            sql += " AND time_ns >= ?"
+            params.append(to_ns(q.start))
+        if q.end is not None:
+            sql += " AND time_ns < ?"
+            params.append(to_ns(q.end))
+        for op, value in q.values:
+            sql += f" AND value {_SQL_CMP[op]} ?"
+            params.append(float(value))
+        return sql, params
+
+    def read_points(self, q: PointQuery, *, limit: int, offset: int = 0) -> list[SeriesPoint]:
+        with self._errors():
+            built = self._point_sql(q)
+            if built is None or limit <= 0:
+                return []
+            sql, params = built
+            order = "DESC" if q.descending else "ASC"
+            rows = (
+                self._conn()
+                .execute(
+                    f"SELECT time_ns, value {sql} ORDER BY time_ns {order} LIMIT ? OFFSET ?",
+                    [*params, int(limit), int(offset)],
+                )
+                .fetchall()
+            )
+            return [SeriesPoint(time=from_ns(int(t)), value=float(v)) for t, v in rows]
+
+    def count_points(self, q: PointQuery) -> int:
+        with self._errors():
+            built = self._point_sql(q)
+            if built is None:
+                return 0
+            sql, params = built
+            return int(self._conn().execute(f"SELECT count(*) {sql}", params).fetchone()[0])
 
     def ping(self) -> bool:
         try:

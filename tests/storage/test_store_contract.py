@@ -241,3 +241,38 @@ def test_sqlite_reader_threads_beside_one_writer(tmp_path: Path) -> None:
     mode = reopened._conn().execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
     reopened.close()
+
+
+# -- raw points, filtered and paged in the store (SensorThings pushdown, #18) ------------
+
+
+def test_read_points_pages_filters_and_orders_in_the_store(store: TimeSeriesStore) -> None:
+    from storage.base import PointQuery
+
+    store.write([pt("temperature", m, m / 2) for m in range(20)])
+    store.write([pt("temperature", m, 99.0, device="d2") for m in range(5)])
+    store.write([pt("temperature", m, -5.0, sensor="probe") for m in range(3)])
+    q = PointQuery(measurement="temperature", where={"device": "d1", "sensor": ""})
+    assert store.count_points(q) == 20
+    page = store.read_points(q, limit=5, offset=5)
+    assert [p.time for p in page] == [T0 + timedelta(minutes=m) for m in range(5, 10)]
+    newest = store.read_points(
+        PointQuery(
+            measurement="temperature", where={"device": "d1", "sensor": ""}, descending=True
+        ),
+        limit=3,
+    )
+    assert values(newest) == [9.5, 9.0, 8.5]
+    window = PointQuery(
+        measurement="temperature",
+        where={"device": "d1", "sensor": ""},
+        start=T0 + timedelta(minutes=4),
+        end=T0 + timedelta(minutes=12),
+        values=(("ge", 3.0), ("ne", 4.0)),
+    )
+    assert values(store.read_points(window, limit=100)) == [3.0, 3.5, 4.5, 5.0, 5.5]
+    assert store.count_points(window) == 5
+    probe = PointQuery(measurement="temperature", where={"device": "d1", "sensor": "probe"})
+    assert values(store.read_points(probe, limit=10)) == [-5.0, -5.0, -5.0]
+    assert store.read_points(PointQuery(measurement="nothing"), limit=10) == []
+    assert store.count_points(PointQuery(measurement="nothing")) == 0
