@@ -24,8 +24,8 @@ import lorawan_monitor
 from api.deps import READ_SCHEME, KeyRing
 from api.errors import install_handlers
 from api.routes import decode, devices, health, metrics, quantities, readings
-from api.sta import routes as sta
 from api.schemas import ErrorPublic, ParameterErrorPublic
+from api.sta import routes as sta
 from decoders.registry import NATIVE, DecoderRegistry
 from lorawan_monitor.metrics import STATE, ServiceState
 from lorawan_monitor.settings import Settings
