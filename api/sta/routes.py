@@ -8,6 +8,7 @@ Errors answer as FROST-Server does: ``{"code": 400, "type": "error", "message": 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -86,7 +87,7 @@ def _answer(path: str, request: Request, store: TimeSeriesStore, registry: Regis
     params = dict(request.query_params.items())
     opts = parse_options(params)
     segments = _segments(path)
-    req = StaRequest(base=_base(request), model=StaModel.from_registry(registry), store=store)
+    req = StaRequest(base=_base(request), model=_model(request, registry), store=store)
     link = f"{req.base}/{path.strip('/')}"
 
     first, first_id = segments[0]
@@ -144,6 +145,23 @@ def _answer(path: str, request: Request, store: TimeSeriesStore, registry: Regis
         return JSONResponse(body)
     assert current is not None
     return JSONResponse(req.render(current, opts))
+
+
+#: the registry-derived entities are rebuilt at most this often (seconds): a public device
+#: and its metadata appear on the SensorThings API within this time
+MODEL_TTL = 10.0
+
+
+def _model(request: Request, registry: Registry) -> StaModel:
+    """The entity graph of the public devices, shared by the requests of ``MODEL_TTL`` s:
+    one registry read per ten seconds instead of one per request."""
+    cached: tuple[float, StaModel] | None = getattr(request.app.state, "sta_model", None)
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < MODEL_TTL:
+        return cached[1]
+    model = StaModel.from_registry(registry)
+    request.app.state.sta_model = (now, model)
+    return model
 
 
 def _segments(path: str) -> list[tuple[str, str | None]]:
