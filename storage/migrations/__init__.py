@@ -115,6 +115,9 @@ devices = Table(
     Column("overdue_after", _TS),
     Column("pending_error_uplink_id", String(200)),
     Column("pending_error", Text),
+    Column("learned_interval_s", Integer),
+    Column("interval_gaps", FastJson),
+    Column("last_readings_at", _TS),
 )
 journal = Table(
     "journal",
