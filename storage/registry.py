@@ -30,6 +30,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     bindparam,
+    case,
     delete,
     func,
     insert,
@@ -390,8 +391,12 @@ class SqlRegistry:
         search: str | None = None,
         offset: int = 0,
         limit: int = 100,
+        problems_at: datetime | None = None,
+        problems_first_at: datetime | None = None,
     ) -> tuple[list[DeviceStatus], int]:
         conds: list[Any] = []
+        if problems_at is not None:
+            conds.append(_problem_rank(problems_at) < _RANK_OK)
         if category is not None:
             conds.append(devices.c.category == category)
         if site is not None:
@@ -409,9 +414,10 @@ class SqlRegistry:
         q = select(devices).where(*conds)
         with self._tx() as conn:
             total = conn.execute(select(func.count()).select_from(q.subquery())).scalar_one()
-            rows = conn.execute(
-                q.order_by(devices.c.device_key).offset(max(0, offset)).limit(max(0, limit))
-            )
+            order = [devices.c.device_key]
+            if problems_first_at is not None:
+                order.insert(0, _problem_rank(problems_first_at))
+            rows = conn.execute(q.order_by(*order).offset(max(0, offset)).limit(max(0, limit)))
             return [_status(r._mapping) for r in rows], int(total)
 
     def journal(self, device_key: str, *, limit: int = 50) -> list[JournalEntry]:
@@ -484,6 +490,22 @@ class SqlRegistry:
 
 
 # -- row helpers (pure) --------------------------------------------------------------------
+
+#: the traffic light's order of urgency ("problems first"): silent devices first (no data
+#: at all), then decode errors, devices without a decoder, devices never heard, healthy ones
+_RANK_OK = 4
+
+
+def _problem_rank(at: datetime) -> Any:
+    """SQL for the rank of a device's traffic light at ``at`` (``api.routes.devices``)."""
+    d = devices.c
+    return case(
+        (d.last_seen.is_(None), 3),
+        (d.overdue_after < at, 0),
+        (d.last_status == "error", 1),
+        (d.last_status == "no_decoder", 2),
+        else_=_RANK_OK,
+    )
 
 
 def _blank() -> dict[str, Any]:

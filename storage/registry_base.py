@@ -222,7 +222,12 @@ class Registry(Protocol):
         search: str | None = None,
         offset: int = 0,
         limit: int = 100,
-    ) -> tuple[list[DeviceStatus], int]: ...
+        problems_at: datetime | None = None,
+        problems_first_at: datetime | None = None,
+    ) -> tuple[list[DeviceStatus], int]:
+        """Devices matching every filter given. ``problems_at``: only devices whose traffic
+        light at that time is not OK (overdue, decode error, no decoder, never seen);
+        ``problems_first_at``: sorted by that light's urgency, then by key."""
 
     def update_meta(
         self, device_key: str, meta: DeviceMeta, *, create: bool = False
