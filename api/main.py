@@ -37,6 +37,7 @@ API_PREFIX = "/api/v1"
 STATIC = Path(__file__).parent / "static"
 _ASSETS = {
     "installer.js": "text/javascript; charset=utf-8",
+    "installer-i18n.js": "text/javascript; charset=utf-8",
     "installer.css": "text/css; charset=utf-8",
 }
 
