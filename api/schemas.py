@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from storage.registry_base import DEFAULT_INTERVAL_S
+
 TrafficLight = Literal["ok", "decode_error", "no_decoder", "overdue", "never_seen"]
 IntervalSourcePublic = Literal["configured", "learned", "default"]
 DecodeStatusPublic = Literal["decoded", "lns_decoded", "error", "no_decoder", "no_payload"]
@@ -138,7 +140,7 @@ class DevicePublic(_Public):
         None, description="interval learned from the device's own uplinks (median gap)"
     )
     interval_s: int = Field(
-        43200, description="the interval 'overdue' is judged by: configured, learned, default"
+        DEFAULT_INTERVAL_S, description="the interval 'overdue' is judged by: configured, learned, default"
     )
     interval_source: IntervalSourcePublic = "default"
     public: bool | None = None

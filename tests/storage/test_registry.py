@@ -424,6 +424,9 @@ def test_upgrade_keeps_data(dsn: str) -> None:
         with r.engine.connect() as conn:
             head = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
         assert head == "0005"
+        # 0005 gave the old device the default deadline: silent for a day, it is overdue
+        assert r.list_devices(overdue_at=T0 + timedelta(hours=23))[1] == 0
+        assert r.list_devices(overdue_at=T0 + timedelta(hours=25))[1] == 1
         r.record_codec_error("0011223344556677", time=T0, message="m", uplink_id="u100")
     finally:
         r.close()
