@@ -140,7 +140,8 @@ class DevicePublic(_Public):
         None, description="interval learned from the device's own uplinks (median gap)"
     )
     interval_s: int = Field(
-        DEFAULT_INTERVAL_S, description="the interval 'overdue' is judged by: configured, learned, default"
+        DEFAULT_INTERVAL_S,
+        description="the interval 'overdue' is judged by: configured, learned, default",
     )
     interval_source: IntervalSourcePublic = "default"
     public: bool | None = None
