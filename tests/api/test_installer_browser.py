@@ -132,6 +132,7 @@ def stub_alerts(app: FastAPI) -> None:
             severity="warning",
             state="pending",
             title="Battery low",
+            description="battery below its low level",
             device_key=OK_EUI,
             device_name="Town hall roof",
         ),
