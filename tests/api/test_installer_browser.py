@@ -137,7 +137,12 @@ def stub_alerts(app: FastAPI) -> None:
             device_name="Town hall roof",
         ),
         alert(
-            "a3", rule="ingest", kind="store_down", title="Store unreachable", severity="warning"
+            "a3",
+            rule="ingest",
+            kind="store_down",
+            title="Store unreachable",
+            description="InfluxDB does not answer; points are buffered",
+            severity="warning",
         ),
     ]
 
