@@ -6,6 +6,7 @@ routes reach it through the dependencies in :mod:`api.deps`. Routes:
 * ``/api/v1/...``   health, devices, readings, quantities, decode, (opendata)
 * ``/metrics``      Prometheus text format
 * ``/installer``    the installer page (one self-contained HTML page)
+* ``/docs``, ``/redoc``  API docs from packaged assets (``api.docs``; no CDN)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from fastapi.routing import APIRoute
 
 import lorawan_monitor
 from api.deps import READ_SCHEME, KeyRing
+from api.docs import install_docs
 from api.errors import install_handlers
 from api.routes import decode, devices, health, metrics, quantities, readings
 from api.schemas import ErrorPublic, ParameterErrorPublic
@@ -36,6 +38,7 @@ API_PREFIX = "/api/v1"
 STATIC = Path(__file__).parent / "static"
 _ASSETS = {
     "installer.js": "text/javascript; charset=utf-8",
+    "installer-i18n.js": "text/javascript; charset=utf-8",
     "installer.css": "text/css; charset=utf-8",
 }
 
@@ -65,6 +68,8 @@ def create_app(
         "the quantity catalogue and a decode tool. Reads are public or need an API key "
         "(`X-API-Key`), depending on `LORAWAN_API__READ_ACCESS`; edits always need one.",
         generate_unique_id_function=_operation_id,
+        docs_url=None,  # api.docs serves /docs and /redoc without a CDN
+        redoc_url=None,
         openapi_tags=[
             {"name": "health", "description": "Liveness and readiness probes"},
             {"name": "devices", "description": "Devices, their status and uplink journal"},
@@ -100,6 +105,7 @@ def create_app(
     app.include_router(metrics.router)
     app.include_router(sta.router)
     _installer_routes(app)
+    install_docs(app)
     install_handlers(app)
     _finish_spec(app, public_reads=settings.api.read_access == "public")
     return app

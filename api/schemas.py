@@ -7,7 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from storage.registry_base import DEFAULT_INTERVAL_S
+
 TrafficLight = Literal["ok", "decode_error", "no_decoder", "overdue", "never_seen"]
+IntervalSourcePublic = Literal["configured", "learned", "default"]
 DecodeStatusPublic = Literal["decoded", "lns_decoded", "error", "no_decoder", "no_payload"]
 
 _EUI = "70B3D57ED0001234"
@@ -61,6 +64,26 @@ class ReadingValuePublic(_Public):
     unit: str = Field(examples=["°C"])
 
 
+class SignalQualityPublic(_Public):
+    """Reception verdict from the best gateway's SNR against the spreading factor's
+    demodulation limit (Semtech SX1276 datasheet table 13) and the RSSI."""
+
+    verdict: Literal["good", "fair", "poor"]
+    snr_floor_db: float | None = Field(None, description="the SF's demodulation SNR limit")
+    snr_margin_db: float | None = Field(None, description="SNR minus that limit")
+
+
+class BatteryLevelPublic(_Public):
+    """Battery verdict: percent by one rule, volts only with the vendor's levels."""
+
+    verdict: Literal["good", "low", "critical"]
+    value: float
+    unit: Literal["%", "V"]
+    low: float = Field(description="at or below: low")
+    critical: float = Field(description="at or below: critical")
+    source: str = Field(description="where the levels come from")
+
+
 class DevicePublic(_Public):
     model_config = ConfigDict(
         frozen=True,
@@ -112,7 +135,15 @@ class DevicePublic(_Public):
     longitude: float | None = None
     model_id: str | None = None
     model_override: str | None = None
-    expected_interval_s: int | None = None
+    expected_interval_s: int | None = Field(None, description="configured interval, seconds")
+    learned_interval_s: int | None = Field(
+        None, description="interval learned from the device's own uplinks (median gap)"
+    )
+    interval_s: int = Field(
+        DEFAULT_INTERVAL_S,
+        description="the interval 'overdue' is judged by: configured, learned, default",
+    )
+    interval_source: IntervalSourcePublic = "default"
     public: bool | None = None
     notes: str | None = None
     tags: dict[str, str] = {}
@@ -136,7 +167,11 @@ class DevicePublic(_Public):
     snr: float | None = Field(None, description="best gateway, dB")
     spreading_factor: int | None = None
     gateway_count: int | None = None
+    signal_quality: SignalQualityPublic | None = None
+    battery_level: BatteryLevelPublic | None = None
     last_readings: list[ReadingValuePublic] = []
+    last_readings_at: datetime | None = Field(None, description="when they were received")
+    last_readings_age_s: float | None = None
 
 
 class DevicesPublic(_Public):

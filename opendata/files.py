@@ -132,30 +132,98 @@ def stations_geojson(stations: Sequence[Station]) -> str:
 
 
 def readme(export: Export, cfg: OpenDataSettings) -> str:
+    """The export's README: German first (the readers are German), an English part after
+    it with the same content (#14). Column and quantity names stay as in the files."""
     used = sorted({r.quantity for r in export.rows})
-    q_lines = "\n".join(
-        f"| `{q}` | {CATALOGUE[Quantity(q)].label_de} / {CATALOGUE[Quantity(q)].label_en} "
+    q_de = "\n".join(
+        f"| `{q}` | {CATALOGUE[Quantity(q)].label_de} "
+        f"| {CATALOGUE[Quantity(q)].unit or '1 (Anzahl/Anteil)'} | {CATALOGUE[Quantity(q)].kind} |"
+        for q in used
+    )
+    q_en = "\n".join(
+        f"| `{q}` | {CATALOGUE[Quantity(q)].label_en} "
         f"| {CATALOGUE[Quantity(q)].unit or '1 (count/share)'} | {CATALOGUE[Quantity(q)].kind} |"
         for q in used
     )
     people = ", ".join(sorted(p.value for p in PEOPLE))
     attribution = (
-        f"\nAttribution (Namensnennung): **{cfg.attribution_text()}**\n"
+        f"\nNamensnennung (attribution): **{cfg.attribution_text()}**\n"
         if requires_attribution(cfg.license)
         else ""
     )
+    category = export.category or "alle / all"
     return f"""# {cfg.title}
 
 {cfg.description}
 
+*English below.*
+
+Zeitraum: Ortsdaten {export.first} bis {export.end} (ausschließlich), Zeitzone {cfg.timezone};
+Intervall `{export.interval}`; Kategorie: {category}.
+Herausgeber: {cfg.publisher_name}. (Die Dateien enthalten keinen Erstellungszeitpunkt:
+dieselben Daten ergeben immer dieselben Bytes; `metadata.jsonld` nennt das Änderungsdatum.)
+
+Lizenz: <{cfg.license}>{attribution}
+
+## Dateien
+
+- `data.csv` — Langformat, UTF-8, kommagetrennt, eine Zeile je Station, Zeitraum, Größe,
+  Sensor und Kennzahl. `data.json` enthält dieselben Zeilen als JSON-Objekte.
+- `stations.geojson` — die Stationen (öffentliche Geräte) mit Koordinaten (WGS 84), Name,
+  Kategorie, Standort und Gerätemodell.
+- `metadata.jsonld` — Beschreibung des Datensatzes und seiner Distributionen nach DCAT-AP.de.
+
+## Spalten von data.csv
+
+| Spalte | Bedeutung |
+| --- | --- |
+| `station_id` | DevEUI des Geräts (siehe `stations.geojson`); `site:<Name>` für eine Standortzeile |
+| `level` | `device` (ein Sensor) oder `site` (alle öffentlichen Geräte eines Standorts zusammen) |
+| `period_start_utc`, `period_end_utc` | Zeitraum in UTC (ISO 8601, `Z`); das Ende gehört nicht dazu |
+| `period_local` | Beginn des Zeitraums in Ortszeit mit UTC-Versatz |
+| `interval` | Dauer nach ISO 8601: `PT15M`, `PT1H`, `P1D` (Kalendertag in Ortszeit: 23 oder 25 h bei der Zeitumstellung), `P1M` |
+| `quantity` | gemessene Größe (Tabelle unten) |
+| `sensor` | unterscheidet zwei Sensoren eines Geräts für dieselbe Größe (meist leer) |
+| `unit` | Einheit von `value` (leer bei Anzahlen und Anteilen) |
+| `statistic` | `mean`, `min`, `max` (Messwerte), `sum` (Anzahl je Intervall), `increase` (Zählerstände), `time_share` (Zeitanteil im Zustand 1, 0..1), `time_weighted_mean` |
+| `value` | der Wert der Kennzahl (Dezimalpunkt); leer, wenn unterdrückt (siehe `flag`) |
+| `count` | Anzahl der im Zeitraum empfangenen Messwerte |
+| `coverage` | empfangene / nach dem Meldeintervall des Geräts erwartete Messwerte (0..1; leer, wenn unbekannt) |
+| `flag` | `suppressed`: eine Personenzahl unter {cfg.min_people_count} wurde zum Schutz der Privatsphäre geleert |
+
+## Größen
+
+| Größe | Bezeichnung | Einheit | Art |
+| --- | --- | --- | --- |
+{q_de}
+
+## Methode
+
+Die Messwerte stammen von LoRaWAN-Sensoren, so wie der Netzwerkserver sie empfangen hat
+(Zeit = Empfangszeit des Netzwerkservers, UTC). Messwerte: arithmetisches Mittel, Minimum
+und Maximum der Werte im Zeitraum. Anzahlen je Intervall: Summe. Zählerstände: Summe der
+Differenzen aufeinanderfolgender Werte; fällt der Zähler, wurde er zurückgesetzt und der
+neue Wert zählt ab null; der erste Wert eines Geräts ist seine Ausgangsbasis. Zustände (z. B.
+Stellplatz belegt): zeitgewichtet, jeder Wert gilt bis zum nächsten (höchstens das Doppelte
+des Meldeintervalls). Standortzeilen fassen alle öffentlichen Geräte des Standorts zusammen.
+Personenzahlen ({people}) zwischen 1 und {cfg.min_people_count - 1} werden unterdrückt.
+
+Qualität: Die Werte sind **nicht auf Plausibilität geprüft**, außer gegen den gültigen
+Bereich jeder Größe beim Empfang (Werte außerhalb werden verworfen). Lücken zeigen sich als
+`coverage` unter 1 oder als fehlende Zeiträume. Nur als öffentlich markierte Geräte sind
+enthalten.
+
+---
+
+## English
+
 Period: local dates {export.first} to {export.end} (exclusive), time zone {cfg.timezone};
-interval `{export.interval}`; category: {export.category or "all"}.
+interval `{export.interval}`; category: {category}.
 Publisher: {cfg.publisher_name}. (The files carry no creation time, so the same data
-always gives the same bytes; ``metadata.jsonld`` states when it was modified.)
+always gives the same bytes; `metadata.jsonld` states when it was modified.)
+Licence: <{cfg.license}>
 
-Licence: <{cfg.license}>{attribution}
-
-## Files
+### Files
 
 - `data.csv` — long format, UTF-8, comma-separated, one row per station, period, quantity,
   sensor and statistic. `data.json` holds the same rows as JSON objects.
@@ -163,7 +231,7 @@ Licence: <{cfg.license}>{attribution}
   category, site and device model.
 - `metadata.jsonld` — DCAT-AP.de description of the dataset and its distributions.
 
-## Columns of data.csv
+### Columns of data.csv
 
 | column | meaning |
 | --- | --- |
@@ -181,13 +249,13 @@ Licence: <{cfg.license}>{attribution}
 | `coverage` | readings received / readings expected from the device's reporting interval (0..1; empty when unknown) |
 | `flag` | `suppressed`: a people count below {cfg.min_people_count} was blanked for privacy |
 
-## Quantities
+### Quantities
 
 | quantity | label | unit | kind |
 | --- | --- | --- | --- |
-{q_lines}
+{q_en}
 
-## Method
+### Method
 
 Readings come from LoRaWAN sensors as received by the network server (time = network
 server receive time, UTC). Measurements: arithmetic mean, minimum and maximum of the

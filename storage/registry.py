@@ -24,12 +24,13 @@ import fcntl
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from operator import attrgetter
 from typing import Any, cast
 
 from sqlalchemy import (
     bindparam,
+    case,
     delete,
     func,
     insert,
@@ -56,7 +57,17 @@ from storage.migrations import (
     safe_url,
     upgrade,
 )
-from storage.registry_base import DeviceMeta, DeviceStatus, JournalEntry, UplinkRecord
+from storage.registry_base import (
+    DEFAULT_INTERVAL_S,
+    LEARN_MAX_STEP,
+    LEARN_WINDOW,
+    DeviceMeta,
+    DeviceStatus,
+    JournalEntry,
+    UplinkRecord,
+    effective_interval,
+    learned_interval,
+)
 
 __all__ = ["SqlRegistry", "create_registry_engine", "upgrade"]
 _BATTERY = "battery"
@@ -357,7 +368,8 @@ class SqlRegistry:
                 raise UnknownDeviceError(f"no device {device_key!r} in the registry")
             st = self._lock_rows(conn, [device_key], _identity_from_key)[device_key]
             st.update(values)
-            st["overdue_after"] = overdue_after(st["last_seen"], st["expected_interval_s"])
+            iv, _ = effective_interval(st["expected_interval_s"], st["learned_interval_s"])
+            st["overdue_after"] = overdue_after(st["last_seen"], iv)
             values["overdue_after"] = st["overdue_after"]
             conn.execute(update(devices).where(devices.c.device_key == device_key).values(values))
         return _status(st)
@@ -379,8 +391,12 @@ class SqlRegistry:
         search: str | None = None,
         offset: int = 0,
         limit: int = 100,
+        problems_at: datetime | None = None,
+        problems_first_at: datetime | None = None,
     ) -> tuple[list[DeviceStatus], int]:
         conds: list[Any] = []
+        if problems_at is not None:
+            conds.append(_problem_rank(problems_at) < _RANK_OK)
         if category is not None:
             conds.append(devices.c.category == category)
         if site is not None:
@@ -398,9 +414,10 @@ class SqlRegistry:
         q = select(devices).where(*conds)
         with self._tx() as conn:
             total = conn.execute(select(func.count()).select_from(q.subquery())).scalar_one()
-            rows = conn.execute(
-                q.order_by(devices.c.device_key).offset(max(0, offset)).limit(max(0, limit))
-            )
+            order = [devices.c.device_key]
+            if problems_first_at is not None:
+                order.insert(0, _problem_rank(problems_first_at))
+            rows = conn.execute(q.order_by(*order).offset(max(0, offset)).limit(max(0, limit)))
             return [_status(r._mapping) for r in rows], int(total)
 
     def journal(self, device_key: str, *, limit: int = 50) -> list[JournalEntry]:
@@ -463,6 +480,7 @@ class SqlRegistry:
                         last_error=r.error,
                         decoder=r.decoder,
                         last_readings=[[q, s, float(v)] for q, s, v in r.readings] or None,
+                        last_readings_at=r.received_at if r.readings else None,
                     )
                 )
         return updated
@@ -472,6 +490,22 @@ class SqlRegistry:
 
 
 # -- row helpers (pure) --------------------------------------------------------------------
+
+#: the traffic light's order of urgency ("problems first"): silent devices first (no data
+#: at all), then decode errors, devices without a decoder, devices never heard, healthy ones
+_RANK_OK = 4
+
+
+def _problem_rank(at: datetime) -> Any:
+    """SQL for the rank of a device's traffic light at ``at`` (``api.routes.devices``)."""
+    d = devices.c
+    return case(
+        (d.last_seen.is_(None), 3),
+        (d.overdue_after < at, 0),
+        (d.last_status == "error", 1),
+        (d.last_status == "no_decoder", 2),
+        else_=_RANK_OK,
+    )
 
 
 def _blank() -> dict[str, Any]:
@@ -518,6 +552,13 @@ def _apply(st: dict[str, Any], r: UplinkRecord) -> tuple[str, str | None]:
     elif f_cnt > last:
         st["uplink_count"] += 1
         st["fcnt_missed"] += f_cnt - last - 1
+        if last_seen is not None:  # registry_base.add_gap / learned_interval, inlined (#2)
+            step, dt = f_cnt - last, (t - last_seen).total_seconds()
+            if step <= LEARN_MAX_STEP and dt >= step:
+                gaps = st["interval_gaps"]
+                gaps = [*gaps[1 - LEARN_WINDOW :], round(dt / step)] if gaps else [round(dt / step)]
+                st["interval_gaps"] = gaps
+                st["learned_interval_s"] = learned_interval(gaps)
     elif f_cnt < last:
         st["uplink_count"] += 1
         st["fcnt_resets"] += 1
@@ -539,13 +580,15 @@ def _apply(st: dict[str, Any], r: UplinkRecord) -> tuple[str, str | None]:
         st["spreading_factor"] = r.spreading_factor
     if r.readings:
         st["last_readings"] = _Fresh(r.readings)  # made a list once per batch (_status_row)
+        st["last_readings_at"] = t
         for q, s, v in r.readings:
             if q == _BATTERY and (st["last_battery_at"] is None or t >= st["last_battery_at"]):
                 st["last_battery"], st["last_battery_at"] = float(v), t
             elif q == _BATTERY_VOLTAGE or (q == "voltage" and s == "battery"):
                 st["last_battery_voltage"] = float(v)
-    interval = st["expected_interval_s"]
-    st["overdue_after"] = overdue_after(t, interval) if interval else None
+    # effective_interval(), inlined: this runs for every uplink (#2)
+    iv = st["expected_interval_s"] or st["learned_interval_s"] or DEFAULT_INTERVAL_S
+    st["overdue_after"] = t + timedelta(seconds=2 * iv)
     return status, error
 
 
@@ -598,6 +641,8 @@ def _status(m: Mapping[Any, Any]) -> DeviceStatus:
         gateway_count=m["gateway_count"],
         last_readings=tuple((q, s, float(v)) for q, s, v in m["last_readings"] or ()),
         device_name=m["device_name"],
+        learned_interval_s=m["learned_interval_s"],
+        last_readings_at=m["last_readings_at"],
     )
 
 

@@ -25,6 +25,60 @@ DecodeStatus = Literal[
 ]
 
 
+# -- the expected interval ---------------------------------------------------------------
+#
+# A device is overdue when it has been silent for more than twice its expected interval
+# (one missed uplink is tolerated). The interval is, in this order:
+#
+# 1. configured (``expected_interval_s`` from the API or the devices file);
+# 2. learned from the device's own cadence: every in-order uplink whose frame counter
+#    moved forward by ``step`` (1 .. LEARN_MAX_STEP) after ``dt`` seconds gives one
+#    per-frame gap ``dt / step``, so missed frames do not stretch the estimate; the
+#    median of the last LEARN_WINDOW gaps is the interval once there are LEARN_MIN_GAPS
+#    of them. The median ignores a single odd gap (a device switched off, a burst after
+#    a button press), and when a device changes its interval the estimate follows after
+#    LEARN_WINDOW // 2 + 1 uplinks at the new cadence. Repeated frames (same counter),
+#    counter resets and late deliveries teach nothing;
+# 3. DEFAULT_INTERVAL_S: a device heard fewer than LEARN_MIN_GAPS + 1 times is overdue
+#    after a day of silence. A silent device is never "OK".
+#
+# Event-driven devices (parking sensors, buttons) send at irregular times: their learned
+# interval is their busy-hour cadence, so configure their heartbeat interval instead.
+
+LEARN_WINDOW = 5
+LEARN_MIN_GAPS = 3
+LEARN_MAX_STEP = 1000
+DEFAULT_INTERVAL_S = 12 * 3600
+
+IntervalSource = Literal["configured", "learned", "default"]
+
+
+def add_gap(gaps: list[int] | None, dt_s: float, step: int) -> list[int] | None:
+    """``gaps`` with the per-frame gap of one more uplink (``None``: nothing learned)."""
+    if step < 1 or step > LEARN_MAX_STEP or dt_s < step:
+        return None
+    gap = round(dt_s / step)
+    return [*gaps[1 - LEARN_WINDOW :], gap] if gaps else [gap]
+
+
+def learned_interval(gaps: Sequence[int] | None) -> int | None:
+    """The median of the recent per-frame gaps, once there are enough of them."""
+    n = len(gaps) if gaps else 0
+    if not gaps or n < LEARN_MIN_GAPS:
+        return None
+    s = sorted(gaps)  # statistics.median, without its overhead (runs per uplink)
+    return s[n // 2] if n % 2 else round((s[n // 2 - 1] + s[n // 2]) / 2)
+
+
+def effective_interval(configured: int | None, learned: int | None) -> tuple[int, IntervalSource]:
+    """The interval "overdue" is judged against, and where it comes from."""
+    if configured:
+        return configured, "configured"
+    if learned:
+        return learned, "learned"
+    return DEFAULT_INTERVAL_S, "default"
+
+
 @dataclass(kw_only=True, slots=True)
 class UplinkRecord:
     """What ingest tells the registry about one uplink (after decoding).
@@ -104,6 +158,15 @@ class DeviceStatus:
     last_readings: Sequence[tuple[str, str, float]] = field(default_factory=tuple)
     #: the network server's display name (ChirpStack deviceName), when it sent one
     device_name: str | None = None
+    #: the interval learned from the device's own uplinks (see ``effective_interval``)
+    learned_interval_s: int | None = None
+    #: when ``last_readings`` were received
+    last_readings_at: datetime | None = None
+
+    @property
+    def interval(self) -> tuple[int, IntervalSource]:
+        """The expected interval and its source (configured, learned, default)."""
+        return effective_interval(self.meta.expected_interval_s, self.learned_interval_s)
 
     @property
     def missed_percent(self) -> float:
@@ -111,9 +174,9 @@ class DeviceStatus:
         return 100.0 * self.fcnt_missed / expected if expected else 0.0
 
     def overdue(self, now: datetime) -> bool:
-        iv = self.meta.expected_interval_s
-        if not iv or self.last_seen is None:
+        if self.last_seen is None:
             return False
+        iv, _ = self.interval
         return (now - self.last_seen).total_seconds() > 2 * iv  # one missed uplink is tolerated
 
 
@@ -159,7 +222,12 @@ class Registry(Protocol):
         search: str | None = None,
         offset: int = 0,
         limit: int = 100,
-    ) -> tuple[list[DeviceStatus], int]: ...
+        problems_at: datetime | None = None,
+        problems_first_at: datetime | None = None,
+    ) -> tuple[list[DeviceStatus], int]:
+        """Devices matching every filter given. ``problems_at``: only devices whose traffic
+        light at that time is not OK (overdue, decode error, no decoder, never seen);
+        ``problems_first_at``: sorted by that light's urgency, then by key."""
 
     def update_meta(
         self, device_key: str, meta: DeviceMeta, *, create: bool = False

@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import fields as dc_fields
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from fastapi import APIRouter, Body, Path, Query
@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from api.deps import NowDep, ReadAccess, RegistryDep, WriteAccess
 from api.errors import error_responses
 from api.schemas import (
+    BatteryLevelPublic,
     DeviceMetaUpdate,
     DevicePublic,
     DevicesPublic,
@@ -22,10 +23,12 @@ from api.schemas import (
     ImportRequest,
     ImportResultPublic,
     ReadingValuePublic,
+    SignalQualityPublic,
     TrafficLight,
     UplinkPublic,
     UplinksPublic,
 )
+from api.verdicts import battery_level, signal_quality
 from decoders.quantities import CATALOGUE, Quantity
 from lorawan_monitor.errors import ConfigError, UnknownDeviceError
 from storage.devices_file import Format, parse_devices
@@ -95,9 +98,36 @@ def _finite(v: float | None) -> float | None:
     return v if v is None or math.isfinite(v) else None
 
 
+def _age(now: datetime, t: datetime | None) -> float | None:
+    return round((now - t).total_seconds(), 1) if t is not None else None
+
+
+def _signal(d: DeviceStatus) -> SignalQualityPublic | None:
+    s = signal_quality(_finite(d.rssi), _finite(d.snr), d.spreading_factor)
+    if s is None:
+        return None
+    return SignalQualityPublic(
+        verdict=s.verdict, snr_floor_db=s.snr_floor_db, snr_margin_db=s.snr_margin_db
+    )
+
+
+def _battery(d: DeviceStatus) -> BatteryLevelPublic | None:
+    b = battery_level(d.model_id, _finite(d.last_battery), _finite(d.last_battery_voltage))
+    if b is None:
+        return None
+    return BatteryLevelPublic(
+        verdict=b.verdict,
+        value=b.value,
+        unit=b.unit,
+        low=b.low,
+        critical=b.critical,
+        source=b.source,
+    )
+
+
 def device_public(d: DeviceStatus, now: datetime) -> DevicePublic:
     m = d.meta
-    age = (now - d.last_seen).total_seconds() if d.last_seen else None
+    interval, source = d.interval
     return DevicePublic(
         key=d.device_key,
         dev_eui=d.dev_eui,
@@ -113,6 +143,9 @@ def device_public(d: DeviceStatus, now: datetime) -> DevicePublic:
         model_id=d.model_id,
         model_override=m.model_override,
         expected_interval_s=m.expected_interval_s,
+        learned_interval_s=d.learned_interval_s,
+        interval_s=interval,
+        interval_source=source,
         public=m.public,
         notes=m.notes,
         tags=dict(m.tags or {}),
@@ -122,7 +155,7 @@ def device_public(d: DeviceStatus, now: datetime) -> DevicePublic:
         decoder=d.decoder,
         first_seen=d.first_seen,
         last_seen=d.last_seen,
-        last_seen_age_s=round(age, 1) if age is not None else None,
+        last_seen_age_s=_age(now, d.last_seen),
         overdue=d.overdue(now),
         uplink_count=d.uplink_count,
         last_f_cnt=d.last_f_cnt,
@@ -135,7 +168,11 @@ def device_public(d: DeviceStatus, now: datetime) -> DevicePublic:
         snr=_finite(d.snr),
         spreading_factor=d.spreading_factor,
         gateway_count=d.gateway_count,
+        signal_quality=_signal(d),
+        battery_level=_battery(d),
         last_readings=readings_public(d.last_readings),
+        last_readings_at=d.last_readings_at,
+        last_readings_age_s=_age(now, d.last_readings_at),
     )
 
 
@@ -179,11 +216,27 @@ def uplinks_public(entries: Sequence[JournalEntry]) -> list[UplinkPublic]:
     ]
 
 
+_EUI_SEPARATORS = str.maketrans("", "", ":- ")
+
+
+def search_term(q: str | None) -> str | None:
+    """The search text; a DevEUI typed as ``A8:40:41…``, ``a8-40-41…`` or in groups of
+    four is searched without its separators (as the registry stores it)."""
+    if not q or not q.strip():
+        return None
+    q = q.strip()
+    bare = q.translate(_EUI_SEPARATORS)
+    if bare != q and len(bare) >= 4 and all(c in "0123456789abcdefABCDEF" for c in bare):
+        return bare
+    return q
+
+
 def resolve(registry: Registry, key: str) -> DeviceStatus:
     """The device for a path key: exact key first, then the DevEUI in upper case."""
     d = registry.get_device(key)
-    if d is None and key.upper() != key:
-        d = registry.get_device(key.upper())
+    bare = key.translate(_EUI_SEPARATORS).upper()
+    if d is None and bare != key and _is_eui(bare):
+        d = registry.get_device(bare)
     if d is None:
         raise UnknownDeviceError(f"unknown device {key!r}")
     return d
@@ -214,18 +267,36 @@ def list_devices(
         Query(description="true: only devices whose last uplink failed to decode; false: none"),
     ] = None,
     q: Annotated[
-        str | None, Query(max_length=200, description="search in DevEUI, device id and name")
+        str | None,
+        Query(
+            max_length=200,
+            description="search in DevEUI (also typed with ':', '-' or spaces), device id, "
+            "name, site and notes",
+        ),
     ] = None,
+    problems: Annotated[
+        bool,
+        Query(
+            description="true: only devices whose traffic light is not OK (overdue, decode "
+            "error, no decoder, never seen)"
+        ),
+    ] = False,
+    sort: Annotated[
+        Literal["key", "problems"],
+        Query(description="key: by device key; problems: most urgent traffic light first"),
+    ] = "key",
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> DevicesPublic:
     """Devices with their status (traffic light, last seen, decode result, radio)."""
     devices, total = registry.list_devices(
+        problems_at=now if problems else None,
+        problems_first_at=now if sort == "problems" else None,
         category=category,
         site=site,
         overdue_at=now if overdue else None,
         decode_errors=decode_errors,
-        search=q or None,
+        search=search_term(q),
         offset=offset,
         limit=limit,
     )

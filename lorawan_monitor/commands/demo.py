@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,27 @@ def _register_extras(registry: Any, silent_key: str, silent_interval: int) -> No
     )
 
 
+def _publish_healthy(registry: Any, fleet: Sequence[Any]) -> None:
+    """The healthy simulated devices are public, with a site and a position (around a town
+    square), so the OpenData export of a demo has stations and rows (#14)."""
+    from storage.registry_base import DeviceMeta
+
+    for i, dev in enumerate(fleet):
+        if dev.behaviour == "broken":
+            continue
+        registry.update_meta(
+            dev.dev_eui,
+            DeviceMeta(
+                category=dev.category,
+                site=f"demo-{dev.category}",
+                latitude=round(48.137 + 0.001 * (i % 5), 6),
+                longitude=round(11.575 + 0.001 * (i // 5), 6),
+                public=True,
+            ),
+            create=True,
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -189,15 +211,20 @@ def run(args: argparse.Namespace) -> int:
             interval_s=600,
         )
         _register_extras(registry, silent.dev_eui, silent.interval_s)
+        _publish_healthy(registry, fleet)
         service.start()
         publisher = Publisher("127.0.0.1", mqtt_port, client_id="lorawan-monitor-demo-sim")
         now = datetime.now(UTC)
         per_device = max(1, int(args.history * 3600 / 600))
-        backlog = list(
-            generate(
-                fleet, start=now - timedelta(hours=args.history), count=per_device * len(fleet)
+        # each device's history ends one of its intervals ago, at its own cadence, so the
+        # interval the registry learns from it is the device's own (#14)
+        backlog = [
+            m
+            for dev in fleet
+            for m in generate(
+                [dev], start=now - timedelta(seconds=dev.interval_s * per_device), count=per_device
             )
-        )
+        ]
         # the silent device reported until 3 hours ago
         backlog += generate(
             [silent], start=now - timedelta(hours=args.history + 3), count=per_device

@@ -130,6 +130,9 @@ devices = Table(
     Column("overdue_after", _TS, index=True),
     Column("pending_error_uplink_id", _S(200)),
     Column("pending_error", Text),
+    Column("learned_interval_s", Integer),
+    Column("interval_gaps", FastJson),
+    Column("last_readings_at", _TS),
 )
 journal = Table(
     "journal",

@@ -3,7 +3,9 @@
 The seed data is made by the real decoders: a healthy Dragino LHT65 (vector from
 decoders/vendors/dragino/testdata/lht65.yaml, TTN Device Repository example), the same
 model with a truncated payload (decode error), a device with no decoder, a device
-registered from a devices file but never heard, and an overdue one.
+registered from a devices file but never heard, an overdue one (configured interval) and a
+silent ChirpStack parking sensor whose interval nobody configured (learned from its
+cadence; Nwave NPS405 vectors from decoders/vendors/nwave/testdata/nps405sm.yaml).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ BAD_EUI = "A84041000181C1B0"
 NODEC_EUI = "0004A30B001C0530"
 NEVER_EUI = "70B3D57ED0000001"
 LATE_EUI = "A84041000181C1C0"
+SILENT_EUI = "0011223344550001"
 
 LHT65_OK = bytes.fromhex("CBF60B0D0376010ADD7FFF")  # TTN repo example
 LHT65_BAD = LHT65_OK[:7]
@@ -63,6 +66,8 @@ def record(
     model: str | None,
     device_id: str,
     f_port: int = 2,
+    source: str = "tts",
+    radio: tuple[float, float, int] = (-97.0, 7.5, 7),
 ) -> tuple[UplinkRecord, list[Point]]:
     """One uplink decoded by the real decoder, as the registry record + store points."""
     readings: list[tuple[str, str, float]] = []
@@ -95,7 +100,7 @@ def record(
         dev_eui=eui,
         device_id=device_id,
         application="city",
-        source="tts",
+        source=source,
         received_at=t,
         f_port=f_port,
         f_cnt=f_cnt,
@@ -106,10 +111,10 @@ def record(
         error=error,
         decoded=decoded,
         readings=readings,
-        gateways=GW,
-        rssi=-97.0,
-        snr=7.5,
-        spreading_factor=7,
+        gateways=({**GW[0], "rssi": radio[0], "snr": radio[1]},),
+        rssi=radio[0],
+        snr=radio[1],
+        spreading_factor=radio[2],
         frequency=868100000,
         gateway_count=1,
         uplink_id=f"{eui}-{f_cnt}",
@@ -165,6 +170,23 @@ def seed(registry: SqlRegistry, store: TimeSeriesStore) -> list[tuple[datetime, 
     )
     records.append(rec)
     points += pts
+    # a parking sensor (ChirpStack) reporting every 15 min, one frame missed, silent for 4 h;
+    # no interval configured: the registry learns 15 min from its cadence
+    heartbeat, parked = bytes.fromhex("00D3D800590B"), bytes.fromhex("95")
+    for minutes, fc in ((300, 40), (285, 41), (255, 43), (240, 44)):
+        rec, pts = record(
+            SILENT_EUI,
+            t=NOW - timedelta(minutes=minutes),
+            f_cnt=fc,
+            payload=parked if fc == 44 else heartbeat,
+            f_port=1 if fc == 44 else 2,
+            model="nwave/nps405sm",
+            device_id="parking-7",
+            source="chirpstack",
+            radio=(-118.0, -9.0, 10),
+        )
+        records.append(rec)
+        points += pts
     registry.record_uplinks(records)
     store.write(points)
     registry.update_meta(
@@ -178,6 +200,7 @@ def seed(registry: SqlRegistry, store: TimeSeriesStore) -> list[tuple[datetime, 
         create=True,
     )
     registry.update_meta(LATE_EUI, DeviceMeta(name="Park bench", expected_interval_s=1200))
+    registry.update_meta(SILENT_EUI, DeviceMeta(name="Parking space 7", category="traffic"))
     return temps
 
 

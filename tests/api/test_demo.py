@@ -8,7 +8,9 @@ import os
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -71,6 +73,15 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
             ready = c.get("/api/v1/health/ready").json()
             assert ready["mqtt_connected"] is True and ready["ready"] is True
             assert "lorawan_messages_total" in c.get("/metrics").text
+            # the healthy devices are public: the OpenData export has stations and rows (#14)
+            today = datetime.now(ZoneInfo("Europe/Berlin")).date()
+            span = {"from": str(today - timedelta(days=1)), "to": str(today + timedelta(days=1))}
+            csv_rows = c.get("/api/v1/opendata/data.csv", params={**span, "interval": "1h"})
+            assert csv_rows.status_code == 200, csv_rows.text
+            assert len(csv_rows.text.splitlines()) > 10, csv_rows.text
+            geo = c.get("/api/v1/opendata/stations.geojson").json()
+            assert len(geo["features"]) >= 10
+            assert bad not in {f["id"] for f in geo["features"]}  # broken ones stay private
         out, err = proc.communicate(timeout=40)
     finally:
         if proc.poll() is None:

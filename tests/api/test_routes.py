@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from lorawan_monitor.metrics import DECODE_ERRORS, MESSAGES
 from lorawan_monitor.settings import load_settings
+from storage.base import Point
 from storage.registry import SqlRegistry
 from storage.registry_base import UplinkRecord
 from storage.sqlite import SqliteStore
@@ -27,6 +28,7 @@ from tests.api.conftest import (
     NODEC_EUI,
     NOW,
     OK_EUI,
+    SILENT_EUI,
     Env,
     build_env,
     make_settings,
@@ -91,7 +93,7 @@ def test_list_devices_status_lights(env: Env) -> None:
     r = env.client.get(f"{V1}/devices")
     assert r.status_code == 200
     body = r.json()
-    assert body["total"] == 5 and body["count"] == 5
+    assert body["total"] == 6 and body["count"] == 6
     status = {d["key"]: d["status"] for d in body["data"]}
     assert status == {
         OK_EUI: "ok",
@@ -99,7 +101,88 @@ def test_list_devices_status_lights(env: Env) -> None:
         NODEC_EUI: "no_decoder",
         NEVER_EUI: "never_seen",
         LATE_EUI: "overdue",
+        SILENT_EUI: "overdue",  # no interval configured: learned from its uplinks (#14)
     }
+
+
+def test_silent_device_overdue_by_its_learned_interval(env: Env) -> None:
+    """#14: a parking sensor silent for 4 h is never "ok", with nothing configured."""
+    d = env.client.get(f"{V1}/devices/{SILENT_EUI}").json()
+    assert d["expected_interval_s"] is None
+    assert (d["learned_interval_s"], d["interval_s"]) == (900, 900)  # 30 min / 2 frames too
+    assert d["interval_source"] == "learned"
+    assert d["status"] == "overdue" and d["overdue"] is True
+    late = env.client.get(f"{V1}/devices/{LATE_EUI}").json()
+    assert (late["interval_s"], late["interval_source"]) == (1200, "configured")
+    ok = env.client.get(f"{V1}/devices/{OK_EUI}").json()
+    assert (ok["interval_s"], ok["interval_source"], ok["status"]) == (600, "learned", "ok")
+    odd = env.client.get(f"{V1}/devices/{NODEC_EUI}").json()  # heard once: the default
+    assert (odd["interval_s"], odd["interval_source"]) == (12 * 3600, "default")
+    keys = [x["key"] for x in env.client.get(f"{V1}/devices?overdue=true").json()["data"]]
+    assert keys == [SILENT_EUI, LATE_EUI]
+
+
+def test_problems_only_and_problems_first(env: Env) -> None:
+    c = env.client
+    probs = c.get(f"{V1}/devices", params={"problems": "true"}).json()
+    assert probs["total"] == 5
+    assert {d["status"] for d in probs["data"]} == {
+        "overdue",
+        "decode_error",
+        "no_decoder",
+        "never_seen",
+    }
+    ordered = c.get(f"{V1}/devices", params={"sort": "problems"}).json()["data"]
+    assert [d["status"] for d in ordered] == [
+        "overdue",
+        "overdue",
+        "decode_error",
+        "no_decoder",
+        "never_seen",
+        "ok",
+    ]
+    assert [d["key"] for d in ordered[:2]] == [SILENT_EUI, LATE_EUI]  # then by key
+    both = c.get(f"{V1}/devices", params={"problems": "true", "sort": "problems"}).json()
+    assert [d["key"] for d in both["data"]] == [d["key"] for d in ordered[:5]]
+    assert c.get(f"{V1}/devices", params={"sort": "nonsense"}).status_code == 422
+
+
+def test_deveui_with_separators(env: Env) -> None:
+    """#14: DevEUIs are typed as printed on labels: colons, dashes, spaces, any case."""
+    c = env.client
+    for typed in ("A8:40:41:00:01:81:C1:A0", "a8-40-41-00-01-81-c1-a0", "A840 4100 0181 C1A0"):
+        found = c.get(f"{V1}/devices", params={"q": typed}).json()
+        assert [d["key"] for d in found["data"]] == [OK_EUI], typed
+        assert c.get(f"{V1}/devices/{quote(typed)}").json()["key"] == OK_EUI, typed
+    part = c.get(f"{V1}/devices", params={"q": "81:c1:a0"}).json()
+    assert [d["key"] for d in part["data"]] == [OK_EUI]
+    # a search that is not hex keeps its separators
+    assert c.get(f"{V1}/devices", params={"q": "lht65-ok"}).json()["total"] == 1
+
+
+def test_signal_and_battery_verdicts(env: Env) -> None:
+    c = env.client
+    ok = c.get(f"{V1}/devices/{OK_EUI}").json()
+    # SF7: limit -7.5 dB, SNR 7.5 dB -> margin 15 dB
+    assert ok["signal_quality"] == {"verdict": "good", "snr_floor_db": -7.5, "snr_margin_db": 15.0}
+    # Dragino LHT65 levels: 3.06 V is above "OK" (2.55 V)
+    assert ok["battery_level"]["verdict"] == "good" and ok["battery_level"]["unit"] == "V"
+    assert ok["battery_level"]["low"] == 2.55 and "Dragino" in ok["battery_level"]["source"]
+    silent = c.get(f"{V1}/devices/{SILENT_EUI}").json()
+    # SF10: limit -15 dB, SNR -9 dB -> margin 6 dB: fair
+    assert silent["signal_quality"]["verdict"] == "fair"
+    assert silent["signal_quality"]["snr_margin_db"] == 6.0
+    assert silent["battery_level"] is None  # no vendor levels for these volts: no verdict
+    never = c.get(f"{V1}/devices/{NEVER_EUI}").json()
+    assert never["signal_quality"] is None and never["battery_level"] is None
+
+
+def test_last_readings_have_their_time(env: Env) -> None:
+    bad = env.client.get(f"{V1}/devices/{BAD_EUI}").json()
+    # the last uplink failed to decode: the readings shown are from the one before
+    assert bad["last_readings"] and bad["last_readings_age_s"] == pytest.approx(600)
+    assert bad["last_seen_age_s"] == pytest.approx(300)
+    assert bad["last_readings_at"] is not None
 
 
 def test_list_devices_filters_and_pagination(env: Env) -> None:
@@ -109,11 +192,11 @@ def test_list_devices_filters_and_pagination(env: Env) -> None:
     assert "11 bytes" in errs["data"][0]["decode_error"]
 
     traffic = c.get(f"{V1}/devices", params={"category": "traffic"}).json()
-    assert [d["key"] for d in traffic["data"]] == [NEVER_EUI]
+    assert [d["key"] for d in traffic["data"]] == [SILENT_EUI, NEVER_EUI]
     site = c.get(f"{V1}/devices", params={"site": "town-hall"}).json()
     assert [d["key"] for d in site["data"]] == [OK_EUI]
     late = c.get(f"{V1}/devices", params={"overdue": "true"}).json()
-    assert [d["key"] for d in late["data"]] == [LATE_EUI]
+    assert [d["key"] for d in late["data"]] == [SILENT_EUI, LATE_EUI]
     found = c.get(f"{V1}/devices", params={"q": "market"}).json()
     assert [d["key"] for d in found["data"]] == [BAD_EUI]
     found = c.get(f"{V1}/devices", params={"q": OK_EUI[-6:].lower()}).json()
@@ -121,7 +204,7 @@ def test_list_devices_filters_and_pagination(env: Env) -> None:
 
     all_keys = [d["key"] for d in c.get(f"{V1}/devices").json()["data"]]
     page = c.get(f"{V1}/devices", params={"offset": 1, "limit": 2}).json()
-    assert page["total"] == 5 and page["count"] == 2
+    assert page["total"] == 6 and page["count"] == 2
     assert [d["key"] for d in page["data"]] == all_keys[1:3]
 
 
@@ -234,6 +317,34 @@ def test_readings_downsampled(env_any_store: Env) -> None:
         assert [p["value"] for p in internal["points"]] == pytest.approx(expected)
 
 
+def test_means_without_binary_noise(env_any_store: Env) -> None:
+    """#14: a mean of 0.1 and 0.2 is 0.15 in the API, not 0.15000000000000002."""
+    env = env_any_store
+    assert (0.1 + 0.2) / 2 != 0.15  # the noise this is about
+    t0 = NOW - timedelta(minutes=50)
+    tags = {"device": "lht65-ok", "dev_eui": OK_EUI, "application": "city", "model": "x"}
+    env.store.write(
+        [
+            Point(measurement="pm2_5", tags=tags, fields={"value": v}, time_ns=ns)
+            for v, ns in (
+                (0.1, int(t0.timestamp()) * 10**9),
+                (0.2, int(NOW.timestamp()) * 10**9 - 10**9),
+            )
+        ]
+    )
+    r = env.client.get(
+        f"{V1}/devices/{OK_EUI}/readings",
+        params={
+            "quantity": "pm2_5",
+            "start": (NOW - timedelta(hours=1)).isoformat(),
+            "end": NOW.isoformat(),
+            "interval": "1h",
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert [p["value"] for s in r.json()["data"] for p in s["points"]] == [0.15]
+
+
 def test_readings_range_excludes_outside(env_any_store: Env) -> None:
     env = env_any_store
     t0 = env.temps[3][0]
@@ -257,12 +368,12 @@ def test_latest(env: Env) -> None:
     vals = {(r["quantity"], r["sensor"]): (r["value"], r["unit"]) for r in one["readings"]}
     assert vals[("battery_voltage", "")] == (pytest.approx(3.062), "V")
     every = env.client.get(f"{V1}/readings/latest").json()
-    assert every["total"] == 5
+    assert every["total"] == 6
     by = {d["device"]: d for d in every["data"]}
     assert by[NEVER_EUI]["readings"] == [] and by[NEVER_EUI]["time"] is None
     assert by[OK_EUI]["readings"] == one["readings"]
     env_only = env.client.get(f"{V1}/readings/latest", params={"category": "traffic"}).json()
-    assert [d["device"] for d in env_only["data"]] == [NEVER_EUI]
+    assert [d["device"] for d in env_only["data"]] == [SILENT_EUI, NEVER_EUI]
 
 
 def test_quantities_catalogue(env: Env) -> None:

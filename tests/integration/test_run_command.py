@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -62,7 +63,9 @@ def test_run_serves_ingested_devices_readiness_and_metrics(
         _poll(f"{base}/api/v1/health/ready", lambda r: r.status_code == 200)
         fleet = default_fleet(6, broken=1, networks=("tts", "chirpstack"))
         pub = Publisher("127.0.0.1", mosquitto.port, client_id=f"pub-{tmp_path.name}")
-        pub.publish(generate(fleet, count=60, malformed_count=3, seed=11))
+        # recent uplinks: a device whose data is months old is (rightly) overdue (#14)
+        start = datetime.now(UTC) - timedelta(seconds=600 * (60 // len(fleet)))
+        pub.publish(generate(fleet, start=start, count=60, malformed_count=3, seed=11))
         pub.close()
         r = _poll(
             f"{base}/api/v1/devices?limit=100",

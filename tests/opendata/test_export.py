@@ -102,6 +102,12 @@ def test_export_files_a_reader_can_use(world: World, tmp_path: Path) -> None:
     for col in COLUMNS:
         assert f"`{col}`" in text
     assert "not plausibility-checked" in text and "dl-by-de/2.0" in text
+    # German first, then the same in English (#14)
+    german, english = text.split("## English")
+    assert "nicht auf Plausibilität geprüft" in german and "## Spalten von data.csv" in german
+    assert "Bezeichnung" in german and "Personen" in german and "Spalte" in german
+    assert "plausibility" not in german and "Amt Föhr-Amrum" in german
+    assert "### Columns of data.csv" in english and "Zeitraum" not in english
     assert "Amt Föhr-Amrum" in text and "`people_in`" in text and "°C" in text
     doc = json.loads(paths["metadata.jsonld"].read_text())
     assert validate(doc) == []

@@ -168,6 +168,8 @@ def test_decode_error_then_recovery(reg: SqlRegistry) -> None:
     d = reg.get_device(EUI)
     assert d is not None and (d.last_status, d.last_error) == ("error", err)
     assert list(d.last_readings) == [("temperature", "", 20.0)]  # kept from the last good one
+    # ... with the time they were received, not the failed uplink's (#14)
+    assert d.last_readings_at == T0 + timedelta(minutes=1) < d.last_seen  # type: ignore[operator]
     reg.record_uplinks([rec(3, status="no_payload", f_port=0, decoder=None)])  # MAC-only
     d = reg.get_device(EUI)
     assert d is not None and d.last_status == "error"
@@ -299,7 +301,9 @@ def test_meta_edits_and_override(reg: SqlRegistry) -> None:
 
 def test_overdue(reg: SqlRegistry) -> None:
     reg.record_uplinks([rec(0), rec(0, key="DD00000000000001")])
-    assert reg.list_devices(overdue_at=T0 + timedelta(days=30))[1] == 0  # no interval: never
+    # no interval configured or learned: overdue after a day of silence (#14)
+    assert reg.list_devices(overdue_at=T0 + timedelta(hours=23))[1] == 0
+    assert reg.list_devices(overdue_at=T0 + timedelta(hours=25))[1] == 2
     reg.update_meta(EUI, DeviceMeta(expected_interval_s=600))
     d = reg.get_device(EUI)
     assert d is not None
@@ -310,6 +314,40 @@ def test_overdue(reg: SqlRegistry) -> None:
     assert n == 1 and got[0].device_key == EUI
     reg.record_uplinks([rec(30)])  # a new uplink moves the deadline
     assert reg.list_devices(overdue_at=T0 + timedelta(seconds=1201))[1] == 0
+
+
+def test_learned_interval_overdue_without_configuration(reg: SqlRegistry) -> None:
+    """#14: the interval is learned from the device's own cadence (10 min here), robust to
+    missed frames, repeats and resets, and follows a device that changes its interval."""
+
+    def up(minute: float, f_cnt: int) -> UplinkRecord:
+        return rec(f_cnt, at=T0 + timedelta(minutes=minute), uplink_id=f"u{minute}-{f_cnt}")
+
+    # every 10 min; frames 3 and 5 missed (their gaps count per frame), 6 repeated
+    reg.record_uplinks([up(0, 1), up(10, 2), up(30, 4), up(50, 6), up(50.5, 6)])
+    d = reg.get_device(EUI)
+    assert d is not None and d.learned_interval_s == 600
+    assert d.interval == (600, "learned")
+    last = T0 + timedelta(minutes=50.5)  # the repeat is the last uplink heard
+    assert not d.overdue(last + timedelta(seconds=1199))
+    assert d.overdue(last + timedelta(seconds=1201))
+    assert reg.list_devices(overdue_at=last + timedelta(seconds=1201))[1] == 1
+    # one odd gap (switched off for 3 h, counter +1) does not move the median
+    reg.record_uplinks([up(230, 7), up(240, 8)])
+    d = reg.get_device(EUI)
+    assert d is not None and d.learned_interval_s == 600
+    # a counter reset teaches nothing
+    reg.record_uplinks([up(245, 0)])
+    assert (d := reg.get_device(EUI)) is not None and d.learned_interval_s == 600
+    # the device now reports hourly: after three hourly gaps the median follows
+    reg.record_uplinks([up(305, 1), up(365, 2), up(425, 3)])
+    d = reg.get_device(EUI)
+    assert d is not None and d.learned_interval_s == 3600
+    # a configured interval wins over the learned one
+    d = reg.update_meta(EUI, DeviceMeta(expected_interval_s=900))
+    assert d.interval == (900, "configured")
+    at = T0 + timedelta(minutes=425)
+    assert reg.list_devices(overdue_at=at + timedelta(seconds=1801))[1] == 1
 
 
 def test_list_filters_and_pagination(reg: SqlRegistry) -> None:
@@ -384,7 +422,10 @@ def test_upgrade_keeps_data(dsn: str) -> None:
         assert j.payload == b"\x01\x02" and j.uplink_id == "u99"
         with r.engine.connect() as conn:
             head = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-        assert head == _script_head() and int(head) >= 3
+        assert head == _script_head() and int(head) >= 5
+        # 0005 gave the old device the default deadline: silent for a day, it is overdue
+        assert r.list_devices(overdue_at=T0 + timedelta(hours=23))[1] == 0
+        assert r.list_devices(overdue_at=T0 + timedelta(hours=25))[1] == 1
         r.record_codec_error("0011223344556677", time=T0, message="m", uplink_id="u100")
     finally:
         r.close()
