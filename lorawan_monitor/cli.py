@@ -69,6 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        from lorawan_monitor.envcheck import check_environment
+
+        check_environment()  # a misspelt LORAWAN_* variable must not be silently ignored
         return int(args.func(args))
     except ConfigError as exc:
         sys.stderr.write(f"lorawan-monitor: configuration error: {exc}\n")
