@@ -141,7 +141,7 @@ class InfluxStore:
     def _not_influx(self, r: httpx.Response, what: str) -> SinkUnavailableError:
         return SinkUnavailableError(
             f"{self.settings.url}: {what} answered {_describe(r)}, not like InfluxDB — "
-            "check LORAWAN_INFLUX__URL / LORAWAN_INFLUX__API (points stay buffered)"
+            "check LORAWAN_INFLUX__URL / LORAWAN_INFLUX__API"
         )
 
     def verify(self) -> str:
