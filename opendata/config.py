@@ -13,6 +13,10 @@ DL_BY_DE_2 = "http://dcat-ap.de/def/licenses/dl-by-de/2.0"
 BORGSUM = "http://dcat-ap.de/def/politicalGeocoding/municipalityKey/01054015"
 
 
+#: the default publisher name: says what to set, and fails validation (opendata.dcat.validate)
+PUBLISHER_PLACEHOLDER = "Herausgeber (LORAWAN_OPENDATA__PUBLISHER_NAME setzen)"
+
+
 class OpenDataSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LORAWAN_OPENDATA__", extra="forbid", validate_default=True
@@ -25,7 +29,7 @@ class OpenDataSettings(BaseSettings):
         "Station, Größe und Zeitraum. Zeitstempel in UTC, Tagesgrenzen nach Ortszeit "
         "Europe/Berlin. Die Werte sind nicht plausibilisiert."
     )
-    publisher_name: str = "Herausgeber (LORAWAN_OPENDATA__PUBLISHER_NAME setzen)"
+    publisher_name: str = PUBLISHER_PLACEHOLDER
     publisher_url: str | None = None
     contact_name: str | None = None
     contact_email: str | None = None

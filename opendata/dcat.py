@@ -17,7 +17,7 @@ from datetime import UTC
 from typing import Any
 from urllib.parse import urlencode
 
-from opendata.config import OpenDataSettings
+from opendata.config import PUBLISHER_PLACEHOLDER, OpenDataSettings
 from opendata.files import Export
 
 LICENCE_BASE = "http://dcat-ap.de/def/licenses/"
@@ -179,6 +179,11 @@ def validate(doc: Mapping[str, Any]) -> list[str]:
     pub = doc.get("dct:publisher")
     if not (isinstance(pub, Mapping) and str(pub.get("foaf:name", "")).strip()):
         p.append("dataset: dct:publisher with foaf:name is mandatory (DCAT-AP.de)")
+    elif str(pub.get("foaf:name")).strip() == PUBLISHER_PLACEHOLDER:
+        p.append(
+            "dataset: dct:publisher is still the placeholder — set "
+            "LORAWAN_OPENDATA__PUBLISHER_NAME to the publishing body (e.g. 'Amt Föhr-Amrum')"
+        )
     temporal = doc.get("dct:temporal")
     start = _value(temporal.get("dcat:startDate")) if isinstance(temporal, Mapping) else ""
     if not _DATE.match(start):
