@@ -71,7 +71,7 @@ class ServiceState:
                 else "not connected to the MQTT broker"
             )
         if "registry" in errors:
-            problems.append(f"registry database unavailable: {errors['registry']}")
+            problems.append(errors["registry"])
         if not self.sink_ok:
             problems.append(f"time-series store unavailable: {self.sink_error or 'unknown'}")
         if self.buffer_limit and self.buffer_depth > 0.9 * self.buffer_limit:
