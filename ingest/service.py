@@ -27,6 +27,7 @@ from ingest.pipeline import Pipeline, ProcessResult
 from ingest.summary import Summary
 from lorawan_monitor import metrics as m
 from lorawan_monitor.errors import SinkAuthError, SinkError, SinkRejectedError, SinkUnavailableError
+from lorawan_monitor.health import DEPENDENCY_UP
 from lorawan_monitor.settings import Settings
 from storage.base import TimeSeriesStore
 from storage.registry_base import DeviceMeta, Registry
@@ -119,6 +120,7 @@ class IngestService:
                 log.error("time-series store unavailable at start: %s; buffering", exc)
                 self._sink_down = True
                 m.STATE.sink_ok, m.STATE.sink_error = False, str(exc)
+                DEPENDENCY_UP.labels(dependency="store").set(0)
         self._threads = [
             threading.Thread(target=self._process_loop, name="ingest-processor", daemon=True),
             threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True),
@@ -386,11 +388,13 @@ class IngestService:
                     )
                     self._sink_down = False
                     m.STATE.sink_ok, m.STATE.sink_error = True, None
+                DEPENDENCY_UP.labels(dependency="store").set(1)
             except (SinkUnavailableError, SinkAuthError) as exc:
                 if not self._sink_down:
                     log.error("time-series store unavailable: %s; buffering", exc)
                     self._sink_down = True
                 m.STATE.sink_ok, m.STATE.sink_error = False, str(exc)
+                DEPENDENCY_UP.labels(dependency="store").set(0)
                 m.WRITE_BATCHES.labels(result=exc.reason).inc()
                 wait = getattr(exc, "retry_after", None) or backoff
                 backoff = min(backoff * 2, 30.0)

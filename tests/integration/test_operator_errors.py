@@ -266,6 +266,7 @@ def test_an_unreachable_store_buffers_and_says_so_once(
         assert cli.count("time-series store unavailable") == 1, cli.lines
         metrics = httpx.get(f"http://127.0.0.1:{aport}/metrics", timeout=2).text
         assert 'lorawan_dropped_total{reason="sink_rejected"}' not in metrics
+        assert 'lorawan_dependency_up{dependency="store"} 0.0' in metrics
         assert cli.stop() == 0
 
 
