@@ -114,7 +114,7 @@ def import_devices_file(settings: Settings, registry: Registry) -> int:
         return 0
     from storage.devices_file import load_devices_file
 
-    rows = load_devices_file(path)
+    rows = load_devices_file(path, models=build_decoders(settings))
     for key, meta in rows:
         registry.update_meta(key, meta, create=True)
     log.info("imported %d devices from %s", len(rows), path)

@@ -2,7 +2,9 @@
 
 YAML: a list of mappings, or a mapping with a ``devices:`` list. CSV: a header row and
 one device per row; ``variables`` and ``tags`` cells hold JSON objects (``tags`` may also
-be ``key=value;key=value``), empty cells mean "not set". Keys / columns::
+be ``key=value;key=value``), empty cells mean "not set". What German Excel writes is read
+as it is: ``;`` between cells, Windows-1252 when the file is not UTF-8, a decimal comma
+(``54,12``) and ``ja``/``nein`` for yes/no. Keys / columns::
 
     dev_eui (required, 16 hex digits), name, model (brand/model), category
     (environment | tourism | traffic), site, latitude, longitude, expected_interval
@@ -20,7 +22,7 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -33,6 +35,16 @@ _MODEL_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*/[a-z0-9][a-z0-9_.-]*$")
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _MAX_ERRORS = 20
+_DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+,\d+\s*$")
+#: yes / no words beyond pydantic's own (true/false, yes/no, on/off, 1/0, y/n)
+_BOOLS = {"ja": True, "j": True, "wahr": True, "x": True, "nein": False, "falsch": False}
+
+
+class ModelCatalogue(Protocol):
+    """The decoders a devices file may name (``decoders.registry.DecoderRegistry``)."""
+
+    def __contains__(self, model_id: object) -> bool: ...
+    def closest(self, model_id: str, n: int = 3) -> list[str]: ...
 
 
 class DeviceRow(BaseModel):
@@ -63,6 +75,20 @@ class DeviceRow(BaseModel):
             if not re.fullmatch(r"[0-9A-F]{16}", s):
                 raise ValueError(f"{v!r} is not a DevEUI (16 hex digits)")
             return s
+        return v
+
+    @field_validator("latitude", "longitude", mode="before")
+    @classmethod
+    def _decimal_comma(cls, v: Any) -> Any:
+        if isinstance(v, str) and _DECIMAL_COMMA.fullmatch(v):
+            return v.replace(",", ".")  # German Excel: 54,1234
+        return v
+
+    @field_validator("public", mode="before")
+    @classmethod
+    def _yes_no(cls, v: Any) -> Any:
+        if isinstance(v, str) and v.strip().lower() in _BOOLS:
+            return _BOOLS[v.strip().lower()]
         return v
 
     @field_validator("model")
@@ -125,17 +151,30 @@ def _json_object(v: Any) -> Any:
     return v
 
 
-def load_devices_file(path: str | Path) -> list[tuple[str, DeviceMeta]]:
-    """Read and validate a devices file; the format follows the extension (.csv, else YAML)."""
+def load_devices_file(
+    path: str | Path, *, models: ModelCatalogue | None = None
+) -> list[tuple[str, DeviceMeta]]:
+    """Read and validate a devices file; the format follows the extension (.csv, else YAML).
+
+    ``models``: the decoders there are; a device naming another model is an error."""
     p = Path(path)
+    csv_file = p.suffix.lower() == ".csv"
     try:
-        text = p.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        raw = p.read_bytes()
+    except OSError as exc:
         raise ConfigError(f"devices file {p}: cannot read it: {exc}") from exc
-    return parse_devices(text, name=str(p), fmt="csv" if p.suffix.lower() == ".csv" else "yaml")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if not csv_file:
+            raise ConfigError(f"devices file {p}: not UTF-8 text: {exc}") from exc
+        text = raw.decode("cp1252", errors="replace")  # "CSV (Trennzeichen-getrennt)" in Excel
+    return parse_devices(text, name=str(p), fmt="csv" if csv_file else "yaml", models=models)
 
 
-def parse_devices(text: str, *, name: str, fmt: Format) -> list[tuple[str, DeviceMeta]]:
+def parse_devices(
+    text: str, *, name: str, fmt: Format, models: ModelCatalogue | None = None
+) -> list[tuple[str, DeviceMeta]]:
     """Validate devices from the text of a file; ``name`` is used in error messages."""
     rows = _csv_rows(text, name) if fmt == "csv" else _yaml_rows(text, name)
     errors: list[str] = []
@@ -144,6 +183,12 @@ def parse_devices(text: str, *, name: str, fmt: Format) -> list[tuple[str, Devic
     for line, raw in rows:
         if fmt == "csv":
             raw = {k: v for k, v in raw.items() if v is not None and v.strip() != ""}
+        elif not isinstance(raw, Mapping):
+            errors.append(
+                f"{name}: line {line}: expected a device with fields (dev_eui: …, model: …), "
+                f"got {_kind(raw)}"
+            )
+            continue
         try:
             row = DeviceRow.model_validate(raw)
         except ValidationError as exc:
@@ -161,11 +206,27 @@ def parse_devices(text: str, *, name: str, fmt: Format) -> list[tuple[str, Devic
             )
             continue
         first_line[row.dev_eui] = line
+        if models is not None and row.model is not None and row.model not in models:
+            close = models.closest(row.model, 1)
+            errors.append(
+                f"{name}: line {line}, field model: no decoder for {row.model!r}"
+                + (f" — did you mean {close[0]!r}?" if close else "")
+                + " (`lorawan-monitor decoders` lists them)"
+            )
+            continue
         out.append((row.dev_eui, row.meta()))
     if errors:
         more = f"\n… and {len(errors) - _MAX_ERRORS} more" if len(errors) > _MAX_ERRORS else ""
         raise ConfigError("\n".join(errors[:_MAX_ERRORS]) + more)
     return out
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "an empty entry"
+    if isinstance(value, list):
+        return "a list"
+    return f"the text {str(value)[:60]!r}"
 
 
 def _csv_rows(text: str, name: str) -> list[tuple[int, dict[str, Any]]]:

@@ -47,7 +47,11 @@ def _registry() -> SqlRegistry:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    entries = load_devices_file(args.file)  # ConfigError -> exit 2 with the line and field
+    from lorawan_monitor.wiring import build_decoders
+
+    models = build_decoders(load_settings())  # a model without a decoder is an error too
+    # ConfigError -> exit 2 with the line and field
+    entries = load_devices_file(args.file, models=models)
     if args.dry_run:
         sys.stdout.write(f"{args.file}: {len(entries)} devices, all valid\n")
         return 0
