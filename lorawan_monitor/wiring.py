@@ -112,9 +112,11 @@ def import_devices_file(settings: Settings, registry: Registry) -> int:
     path = settings.ingest.devices_file
     if path is None:
         return 0
-    from storage.devices_file import load_devices_file
+    from storage.devices_file import load_devices_file, unknown_models
 
-    rows = load_devices_file(path, models=build_decoders(settings))
+    rows = load_devices_file(path)
+    for warning in unknown_models(rows, build_decoders(settings), name=str(path)):
+        log.warning("%s", warning)
     for key, meta in rows:
         registry.update_meta(key, meta, create=True)
     log.info("imported %d devices from %s", len(rows), path)

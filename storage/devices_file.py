@@ -20,7 +20,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -151,12 +151,8 @@ def _json_object(v: Any) -> Any:
     return v
 
 
-def load_devices_file(
-    path: str | Path, *, models: ModelCatalogue | None = None
-) -> list[tuple[str, DeviceMeta]]:
-    """Read and validate a devices file; the format follows the extension (.csv, else YAML).
-
-    ``models``: the decoders there are; a device naming another model is an error."""
+def load_devices_file(path: str | Path) -> list[tuple[str, DeviceMeta]]:
+    """Read and validate a devices file; the format follows the extension (.csv, else YAML)."""
     p = Path(path)
     csv_file = p.suffix.lower() == ".csv"
     try:
@@ -169,12 +165,33 @@ def load_devices_file(
         if not csv_file:
             raise ConfigError(f"devices file {p}: not UTF-8 text: {exc}") from exc
         text = raw.decode("cp1252", errors="replace")  # "CSV (Trennzeichen-getrennt)" in Excel
-    return parse_devices(text, name=str(p), fmt="csv" if csv_file else "yaml", models=models)
+    return parse_devices(text, name=str(p), fmt="csv" if csv_file else "yaml")
 
 
-def parse_devices(
-    text: str, *, name: str, fmt: Format, models: ModelCatalogue | None = None
-) -> list[tuple[str, DeviceMeta]]:
+def unknown_models(
+    entries: Sequence[tuple[str, DeviceMeta]], models: ModelCatalogue, *, name: str
+) -> list[str]:
+    """One warning per device whose model has no decoder here.
+
+    Not an error: such a device still works when its network server sends the payload
+    already decoded; but its own bytes cannot be decoded, which the file's author should
+    hear before the first uplink is rejected."""
+    out = []
+    for dev_eui, meta in entries:
+        model = meta.model_override
+        if model is None or model in models:
+            continue
+        close = models.closest(model, 1)
+        out.append(
+            f"{name}: device {dev_eui}: no decoder for model {model!r}"
+            + (f" — did you mean {close[0]!r}?" if close else "")
+            + " (`lorawan-monitor decoders` lists them; without one, only payloads the "
+            "network server decoded are stored)"
+        )
+    return out
+
+
+def parse_devices(text: str, *, name: str, fmt: Format) -> list[tuple[str, DeviceMeta]]:
     """Validate devices from the text of a file; ``name`` is used in error messages."""
     rows = _csv_rows(text, name) if fmt == "csv" else _yaml_rows(text, name)
     errors: list[str] = []
@@ -206,14 +223,6 @@ def parse_devices(
             )
             continue
         first_line[row.dev_eui] = line
-        if models is not None and row.model is not None and row.model not in models:
-            close = models.closest(row.model, 1)
-            errors.append(
-                f"{name}: line {line}, field model: no decoder for {row.model!r}"
-                + (f" — did you mean {close[0]!r}?" if close else "")
-                + " (`lorawan-monitor decoders` lists them)"
-            )
-            continue
         out.append((row.dev_eui, row.meta()))
     if errors:
         more = f"\n… and {len(errors) - _MAX_ERRORS} more" if len(errors) > _MAX_ERRORS else ""
