@@ -5,6 +5,8 @@ export can be configured on its own; the values are validated at construction.
 
 from __future__ import annotations
 
+from datetime import date
+
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -53,6 +55,9 @@ class OpenDataSettings(BaseSettings):
     dataset_uri: str | None = None
     timezone: str = "Europe/Berlin"
     language: str = "de"
+    #: date of first publication (dct:issued, YYYY-MM-DD); unset = not stated. Never the
+    #: clock: the same data must give the same metadata.jsonld
+    issued: date | None = None
 
     @field_validator("license")
     @classmethod
