@@ -173,7 +173,8 @@ class InfluxStore:
                 f"{_describe(query)} — check the URL (InfluxDB's base URL, port 8086 by "
                 "default, no path)"
             )
-        if self.settings.api == "v1" and (not influx_json or query.status_code != 200):
+        # any InfluxDB JSON will do (2.x / 3.x may refuse SHOW DATABASES in their v1 API)
+        if self.settings.api == "v1" and not influx_json:
             raise ConfigError(
                 f"LORAWAN_INFLUX__URL={url}: InfluxDB {version or ''} answers /ping but its "
                 f"v1 query API gave {_describe(query)} — check LORAWAN_INFLUX__URL / "

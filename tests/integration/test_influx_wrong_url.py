@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ingest.models import RawMessage
@@ -125,3 +126,38 @@ def test_a_wrong_url_buffers_everything_until_influxdb_answers(
         finally:
             service.stop()
             store.close()
+
+
+def _standin(ping: httpx.Response, query: httpx.Response) -> InfluxStore:
+    def handle(request: httpx.Request) -> httpx.Response:
+        return ping if request.url.path == "/ping" else query
+
+    return InfluxStore(
+        InfluxSettings(url="http://influx.invalid:8086", token="t"),
+        transport=httpx.MockTransport(handle),
+    )
+
+
+def test_influxdb_cloud_without_version_header_passes_standin() -> None:
+    """InfluxDB Cloud sends no X-Influxdb-Version (InfluxData's /ping docs); its v1
+    /query answers InfluxDB's JSON. Faked at the HTTP boundary: no Cloud here."""
+    store = _standin(httpx.Response(204), httpx.Response(200, json={"results": [{}]}))
+    assert store.verify() == "unknown"
+
+
+def test_influxdb2_refusing_show_databases_passes_standin() -> None:
+    """A 2.x whose v1 API answers SHOW DATABASES with its own JSON error is still InfluxDB."""
+    store = _standin(
+        httpx.Response(204, headers={"X-Influxdb-Version": "v2.7.11"}),
+        httpx.Response(400, json={"code": "invalid", "message": "not supported"}),
+    )
+    assert store.verify() == "v2.7.11"
+
+
+def test_refused_credentials_name_the_settings_standin() -> None:
+    store = _standin(
+        httpx.Response(204, headers={"X-Influxdb-Version": "v2.7.11"}),
+        httpx.Response(401, json={"code": "unauthorized", "message": "unauthorized access"}),
+    )
+    with pytest.raises(ConfigError, match="LORAWAN_INFLUX__TOKEN"):
+        store.verify()
