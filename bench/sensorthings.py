@@ -106,7 +106,9 @@ def run(tmp: Path, store: TimeSeriesStore, args: argparse.Namespace) -> int:
         f"setup: {args.devices} public devices, {3 * args.devices} uplinks ingested, "
         f"{len(points)} points in one Datastream ({args.store}), {time.perf_counter() - t0:.1f} s"
     )
-    win = f"phenomenonTime ge {start.isoformat()[:19]}Z and phenomenonTime lt {end.isoformat()[:19]}Z"
+    win = (
+        f"phenomenonTime ge {start.isoformat()[:19]}Z and phenomenonTime lt {end.isoformat()[:19]}Z"
+    )
     requests = {
         "Things $filter over all Things": (
             "/sta/v1.1/Things",

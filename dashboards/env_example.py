@@ -178,7 +178,22 @@ def render(files: tuple[Path, ...] = COMPOSE_FILES) -> str:
         if desc:
             out.append(f"# {desc}")
         out.append(f"# {var}={default}")
+    out += [
+        "",
+        "# --- OpenData export (LORAWAN_OPENDATA__*, read by export / opendata / the API) ---",
+    ]
+    for var, default, desc in opendata_rows():
+        if desc:
+            out.append(f"# {desc}")
+        out.append(f"# {var}={default}")
     return "\n".join(out) + "\n"
+
+
+def opendata_rows() -> list[tuple[str, str, str]]:
+    """The OpenData settings (their own model, beside the export), as settings_rows."""
+    from opendata.config import OpenDataSettings
+
+    return settings_rows(OpenDataSettings, "LORAWAN_OPENDATA__")
 
 
 def write(path: Path = ENV_EXAMPLE) -> bool:

@@ -24,8 +24,10 @@ from decoders.registry import NATIVE, DecoderRegistry
 from ingest.buffer import Chunk, DeadLetter, DurableBuffer
 from ingest.models import RawMessage
 from ingest.pipeline import Pipeline, ProcessResult
+from ingest.summary import Summary
 from lorawan_monitor import metrics as m
 from lorawan_monitor.errors import SinkAuthError, SinkError, SinkRejectedError, SinkUnavailableError
+from lorawan_monitor.health import DEPENDENCY_UP
 from lorawan_monitor.settings import Settings
 from storage.base import TimeSeriesStore
 from storage.registry_base import DeviceMeta, Registry
@@ -106,6 +108,7 @@ class IngestService:
         self._refill_threads: list[threading.Thread] = []
         #: HTTP transport for the TTS Storage Integration client (tests inject a stand-in)
         self._refill_transport: Any = None
+        self._summary: Summary | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -113,8 +116,11 @@ class IngestService:
         if hasattr(self.store, "ensure_database"):
             try:
                 self.store.ensure_database()
-            except SinkError as exc:
-                log.warning("time-series store not reachable at start: %s (buffering)", exc)
+            except SinkError as exc:  # reported once here; the writer logs when it is back
+                log.error("time-series store unavailable at start: %s; buffering", exc)
+                self._sink_down = True
+                m.STATE.sink_ok, m.STATE.sink_error = False, str(exc)
+                DEPENDENCY_UP.labels(dependency="store").set(0)
         self._threads = [
             threading.Thread(target=self._process_loop, name="ingest-processor", daemon=True),
             threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True),
@@ -133,6 +139,7 @@ class IngestService:
             self._transport.start()
         if self.settings.tts.enabled:
             self.trigger_refill("start")
+        self._summary = Summary.start_for(self, self.settings.ingest.summary_interval)
 
     # -- gap refill (The Things Stack Storage Integration) ------------------------------
 
@@ -197,6 +204,8 @@ class IngestService:
         self._stop.set()
         for t in self._threads:
             t.join(timeout=5)
+        if self._summary is not None:
+            self._summary.stop()  # one last line: what this run did
         self.buffer.close()
         self.watermarks.close()
 
@@ -379,11 +388,13 @@ class IngestService:
                     )
                     self._sink_down = False
                     m.STATE.sink_ok, m.STATE.sink_error = True, None
+                DEPENDENCY_UP.labels(dependency="store").set(1)
             except (SinkUnavailableError, SinkAuthError) as exc:
                 if not self._sink_down:
                     log.error("time-series store unavailable: %s; buffering", exc)
                     self._sink_down = True
                 m.STATE.sink_ok, m.STATE.sink_error = False, str(exc)
+                DEPENDENCY_UP.labels(dependency="store").set(0)
                 m.WRITE_BATCHES.labels(result=exc.reason).inc()
                 wait = getattr(exc, "retry_after", None) or backoff
                 backoff = min(backoff * 2, 30.0)

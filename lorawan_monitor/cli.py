@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from lorawan_monitor.errors import ConfigError
+from lorawan_monitor.errors import ConfigError, UsageError
 
 #: subcommand modules, in help order (explicit list: greppable, no plugin discovery)
 COMMANDS = (
@@ -65,9 +65,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        from lorawan_monitor.envcheck import check_environment
+
+        check_environment()  # a misspelt LORAWAN_* variable must not be silently ignored
         return int(args.func(args))
     except ConfigError as exc:
         sys.stderr.write(f"lorawan-monitor: configuration error: {exc}\n")
+        return 2
+    except UsageError as exc:
+        sys.stderr.write(f"lorawan-monitor {args.command}: {exc}\n")
         return 2
     except KeyboardInterrupt:
         return 130

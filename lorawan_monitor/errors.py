@@ -6,6 +6,7 @@ nothing of ours). Foreign exceptions are translated at the boundary with
 
     LoraMonitorError
     ├── ConfigError                  bad setting or devices file; startup only -> exit non-zero
+    ├── UsageError                   bad command-line arguments (exit 2, no "configuration")
     ├── EnvelopeError                malformed JSON / protobuf, missing field, topic mismatch
     ├── UnknownDeviceError           device not known where it must be (registry, API)
     ├── DecodeError                  the payload could not be decoded; message is for installers
@@ -35,6 +36,12 @@ class LoraMonitorError(Exception):
 
 class ConfigError(LoraMonitorError):
     reason = "config"
+
+
+class UsageError(LoraMonitorError):
+    """The command line asks for something impossible (e.g. ``--to`` before ``--from``)."""
+
+    reason = "usage"
 
 
 class EnvelopeError(LoraMonitorError):

@@ -46,13 +46,32 @@ class ServiceState:
     buffer_limit: int = 0
     buffer_oldest_age: float = 0.0
     points_dropped: int = 0
+    #: why a dependency is down (``mqtt``, ``registry``; the store uses ``sink_error``),
+    #: in the words of the ERROR that was logged, naming the setting to check
+    dependency_errors: dict[str, str] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    def set_dependency_error(self, name: str, message: str | None) -> None:
+        with self._lock:
+            if message is None:
+                self.dependency_errors.pop(name, None)
+            else:
+                self.dependency_errors[name] = message
+
     def ready(self) -> tuple[bool, list[str]]:
         problems: list[str] = []
+        with self._lock:
+            errors = dict(self.dependency_errors)
         if self.mqtt_enabled and not self.mqtt_connected:
-            problems.append("not connected to the MQTT broker")
+            why = errors.get("mqtt")
+            problems.append(
+                f"not connected to the MQTT broker: {why}"
+                if why
+                else "not connected to the MQTT broker"
+            )
+        if "registry" in errors:
+            problems.append(errors["registry"])
         if not self.sink_ok:
             problems.append(f"time-series store unavailable: {self.sink_error or 'unknown'}")
         if self.buffer_limit and self.buffer_depth > 0.9 * self.buffer_limit:

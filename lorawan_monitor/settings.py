@@ -100,6 +100,9 @@ class MqttSettings(BaseModel):
     #: reconnect back-off, whole seconds (paho counts in seconds; no silent rounding)
     reconnect_min_delay: int = Field(1, ge=1, le=3600)
     reconnect_max_delay: int = Field(60, ge=1, le=3600)
+    #: seconds for TCP + TLS set-up; a broker that sends no CONNACK within 1.5 times this
+    #: is reported as an error (paho itself would wait a whole keepalive)
+    connect_timeout: float = Field(5.0, gt=0, le=120)
 
     @field_validator("share_group")
     @classmethod
@@ -189,6 +192,9 @@ class IngestSettings(BaseModel):
     #: API serve /metrics themselves)
     metrics_port: int = Field(9464, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"
+    #: seconds between one-line summaries at INFO (received, stored, ignored, rejected,
+    #: buffered, written); 0 = off
+    summary_interval: float = Field(300.0, ge=0)
 
 
 class ApiSettings(BaseModel):

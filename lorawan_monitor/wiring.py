@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, Any
 
 from decoders.registry import NATIVE, DecoderRegistry
+from lorawan_monitor.errors import ConfigError, SinkUnavailableError
+from lorawan_monitor.health import DependencyHealth
 from lorawan_monitor.settings import Settings
 from storage.base import TimeSeriesStore
 from storage.registry_base import Registry
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine, ExceptionContext
+
+    from storage.influx import InfluxStore
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +25,9 @@ def build_store(settings: Settings) -> TimeSeriesStore:
     if settings.influx.url:
         from storage.influx import InfluxStore
 
-        return InfluxStore(settings.influx)
+        store = InfluxStore(settings.influx)
+        check_influx(store)
+        return store
     from storage.sqlite import SqliteStore
 
     settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
@@ -30,7 +40,62 @@ def build_registry(settings: Settings) -> Registry:
     dsn = settings.storage.registry_dsn()
     if dsn.startswith("sqlite"):
         settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
-    return SqlRegistry(dsn, journal_per_device=settings.storage.journal_per_device)
+    try:
+        registry = SqlRegistry(dsn, journal_per_device=settings.storage.journal_per_device)
+    except SinkUnavailableError as exc:
+        raise ConfigError(
+            f"registry database unreachable: {_first_line(exc)} — check "
+            "LORAWAN_STORAGE__REGISTRY_URL and that the database runs"
+        ) from exc
+    watch_registry(registry.engine)
+    return registry
+
+
+def check_influx(store: InfluxStore) -> None:
+    """Refuse an ``LORAWAN_INFLUX__URL`` that answers but is not InfluxDB (ConfigError).
+
+    Nothing answering is no reason to refuse the start: the ingest buffers until InfluxDB
+    is up, and says so once (ERROR) when its first write fails."""
+    try:
+        version = store.verify()
+    except SinkUnavailableError as exc:
+        log.debug("InfluxDB not reachable at start: %s", exc)
+        return
+    log.debug("InfluxDB %s at %s", version, store.settings.url)
+
+
+def watch_registry(engine: Engine) -> None:
+    """Log the registry database once when it fails and once when it answers again.
+
+    SQLAlchemy's public engine events: ``handle_error`` sees every DB-API error (the
+    connection ones included), ``after_cursor_execute`` every statement that worked."""
+    from sqlalchemy import event
+
+    health = DependencyHealth("registry", log)
+    where = engine.url.render_as_string(hide_password=True)
+
+    def failed(ctx: ExceptionContext) -> None:
+        if ctx.is_disconnect or ctx.connection is None:  # not a bad statement: the database
+            health.down(
+                f"registry database {where} unavailable: {_first_line(ctx.original_exception)}"
+                " — check LORAWAN_STORAGE__REGISTRY_URL and that the database runs"
+            )
+
+    def worked(*_: Any) -> None:
+        if health.down_now:
+            health.up(f"registry database {where} answers again")
+
+    event.listen(engine, "handle_error", failed)
+    event.listen(engine, "after_cursor_execute", worked)
+
+
+def _first_line(exc: BaseException) -> str:
+    """The driver's own message, without SQLAlchemy's SQL echo and background link."""
+    while exc.__cause__ is not None and not str(exc).strip():
+        exc = exc.__cause__
+    orig = getattr(exc, "orig", None) or getattr(exc.__cause__, "orig", None) or exc
+    lines = [ln.strip() for ln in str(orig).splitlines() if ln.strip()]
+    return lines[0] if lines else type(orig).__name__
 
 
 def build_decoders(settings: Settings) -> DecoderRegistry:
@@ -47,9 +112,11 @@ def import_devices_file(settings: Settings, registry: Registry) -> int:
     path = settings.ingest.devices_file
     if path is None:
         return 0
-    from storage.devices_file import load_devices_file
+    from storage.devices_file import load_devices_file, unknown_models
 
     rows = load_devices_file(path)
+    for warning in unknown_models(rows, build_decoders(settings), name=str(path)):
+        log.warning("%s", warning)
     for key, meta in rows:
         registry.update_meta(key, meta, create=True)
     log.info("imported %d devices from %s", len(rows), path)

@@ -5,12 +5,18 @@ export can be configured on its own; the values are validated at construction.
 
 from __future__ import annotations
 
+from datetime import date
+
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DL_BY_DE_2 = "http://dcat-ap.de/def/licenses/dl-by-de/2.0"
 #: DCAT-AP.de's own example of a political geocoding URI (Borgsum, Föhr); never a default
 BORGSUM = "http://dcat-ap.de/def/politicalGeocoding/municipalityKey/01054015"
+
+
+#: the default publisher name: says what to set, and fails validation (opendata.dcat.validate)
+PUBLISHER_PLACEHOLDER = "Herausgeber (LORAWAN_OPENDATA__PUBLISHER_NAME setzen)"
 
 
 class OpenDataSettings(BaseSettings):
@@ -25,7 +31,7 @@ class OpenDataSettings(BaseSettings):
         "Station, Größe und Zeitraum. Zeitstempel in UTC, Tagesgrenzen nach Ortszeit "
         "Europe/Berlin. Die Werte sind nicht plausibilisiert."
     )
-    publisher_name: str = "Herausgeber (LORAWAN_OPENDATA__PUBLISHER_NAME setzen)"
+    publisher_name: str = PUBLISHER_PLACEHOLDER
     publisher_url: str | None = None
     contact_name: str | None = None
     contact_email: str | None = None
@@ -49,6 +55,9 @@ class OpenDataSettings(BaseSettings):
     dataset_uri: str | None = None
     timezone: str = "Europe/Berlin"
     language: str = "de"
+    #: date of first publication (dct:issued, YYYY-MM-DD); unset = not stated. Never the
+    #: clock: the same data must give the same metadata.jsonld
+    issued: date | None = None
 
     @field_validator("license")
     @classmethod

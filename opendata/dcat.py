@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
-from opendata.config import OpenDataSettings
+from opendata.config import PUBLISHER_PLACEHOLDER, OpenDataSettings
 from opendata.files import Export
 
 LICENCE_BASE = "http://dcat-ap.de/def/licenses/"
@@ -86,7 +87,7 @@ def resource_url(cfg: OpenDataSettings, name: str, export: Export) -> str | None
 
 def dataset_jsonld(export: Export, cfg: OpenDataSettings) -> dict[str, Any]:
     lang = cfg.language
-    modified = _lit(export.generated_at.astimezone(UTC).isoformat(), "xsd:dateTime")
+    modified = _lit(data_modified(export, cfg).astimezone(UTC).isoformat(), "xsd:dateTime")
     attribution = LICENCES.get(cfg.license, True)
     dists = []
     for name, (fmt, media) in FORMATS.items():
@@ -121,14 +122,16 @@ def dataset_jsonld(export: Export, cfg: OpenDataSettings) -> dict[str, Any]:
         "dct:temporal": {
             "@type": "dct:PeriodOfTime",
             "dcat:startDate": _lit(export.first.isoformat(), "xsd:date"),
-            "dcat:endDate": _lit(export.end.isoformat(), "xsd:date"),
+            # inclusive: the last local day in the export (``--to`` is the day after it)
+            "dcat:endDate": _lit((export.end - timedelta(days=1)).isoformat(), "xsd:date"),
         },
         "dct:accrualPeriodicity": {"@id": f"{EU}frequency/{cfg.accrual_periodicity}"},
         "dcat:temporalResolution": _lit(export.interval, "xsd:duration"),
-        "dct:issued": modified,
         "dct:modified": modified,
         "dcat:distribution": dists,
     }
+    if cfg.issued is not None:
+        doc["dct:issued"] = _lit(cfg.issued.isoformat(), "xsd:date")
     uri = cfg.dataset_uri or (
         f"{cfg.public_api_url.rstrip('/')}/opendata/metadata.jsonld" if cfg.public_api_url else None
     )
@@ -155,6 +158,16 @@ def dataset_jsonld(export: Export, cfg: OpenDataSettings) -> dict[str, Any]:
     return doc
 
 
+def data_modified(export: Export, cfg: OpenDataSettings) -> datetime:
+    """When the exported data last changed: the end of its latest period, or (no rows) the
+    end of the exported days. Derived from the data, not the clock, so exporting the same
+    data twice gives the same ``metadata.jsonld``."""
+    ends = [r.period.end for r in export.rows]
+    if ends:
+        return max(ends)
+    return datetime.combine(export.end, time(), tzinfo=ZoneInfo(cfg.timezone))
+
+
 def _id(node: Any) -> str:
     return str(node.get("@id", "")) if isinstance(node, Mapping) else ""
 
@@ -179,6 +192,11 @@ def validate(doc: Mapping[str, Any]) -> list[str]:
     pub = doc.get("dct:publisher")
     if not (isinstance(pub, Mapping) and str(pub.get("foaf:name", "")).strip()):
         p.append("dataset: dct:publisher with foaf:name is mandatory (DCAT-AP.de)")
+    elif str(pub.get("foaf:name")).strip() == PUBLISHER_PLACEHOLDER:
+        p.append(
+            "dataset: dct:publisher is still the placeholder — set "
+            "LORAWAN_OPENDATA__PUBLISHER_NAME to the publishing body (e.g. 'Amt Föhr-Amrum')"
+        )
     temporal = doc.get("dct:temporal")
     start = _value(temporal.get("dcat:startDate")) if isinstance(temporal, Mapping) else ""
     if not _DATE.match(start):

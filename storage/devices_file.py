@@ -2,7 +2,9 @@
 
 YAML: a list of mappings, or a mapping with a ``devices:`` list. CSV: a header row and
 one device per row; ``variables`` and ``tags`` cells hold JSON objects (``tags`` may also
-be ``key=value;key=value``), empty cells mean "not set". Keys / columns::
+be ``key=value;key=value``), empty cells mean "not set". What German Excel writes is read
+as it is: ``;`` between cells, Windows-1252 when the file is not UTF-8, a decimal comma
+(``54,12``) and ``ja``/``nein`` for yes/no. Keys / columns::
 
     dev_eui (required, 16 hex digits), name, model (brand/model), category
     (environment | tourism | traffic), site, latitude, longitude, expected_interval
@@ -18,9 +20,9 @@ import csv
 import io
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -33,6 +35,16 @@ _MODEL_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*/[a-z0-9][a-z0-9_.-]*$")
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _MAX_ERRORS = 20
+_DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d+,\d+\s*$")
+#: yes / no words beyond pydantic's own (true/false, yes/no, on/off, 1/0, y/n)
+_BOOLS = {"ja": True, "j": True, "wahr": True, "x": True, "nein": False, "falsch": False}
+
+
+class ModelCatalogue(Protocol):
+    """The decoders a devices file may name (``decoders.registry.DecoderRegistry``)."""
+
+    def __contains__(self, model_id: object) -> bool: ...
+    def closest(self, model_id: str, n: int = 3) -> list[str]: ...
 
 
 class DeviceRow(BaseModel):
@@ -63,6 +75,20 @@ class DeviceRow(BaseModel):
             if not re.fullmatch(r"[0-9A-F]{16}", s):
                 raise ValueError(f"{v!r} is not a DevEUI (16 hex digits)")
             return s
+        return v
+
+    @field_validator("latitude", "longitude", mode="before")
+    @classmethod
+    def _decimal_comma(cls, v: Any) -> Any:
+        if isinstance(v, str) and _DECIMAL_COMMA.fullmatch(v):
+            return v.replace(",", ".")  # German Excel: 54,1234
+        return v
+
+    @field_validator("public", mode="before")
+    @classmethod
+    def _yes_no(cls, v: Any) -> Any:
+        if isinstance(v, str) and v.strip().lower() in _BOOLS:
+            return _BOOLS[v.strip().lower()]
         return v
 
     @field_validator("model")
@@ -128,11 +154,41 @@ def _json_object(v: Any) -> Any:
 def load_devices_file(path: str | Path) -> list[tuple[str, DeviceMeta]]:
     """Read and validate a devices file; the format follows the extension (.csv, else YAML)."""
     p = Path(path)
+    csv_file = p.suffix.lower() == ".csv"
     try:
-        text = p.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        raw = p.read_bytes()
+    except OSError as exc:
         raise ConfigError(f"devices file {p}: cannot read it: {exc}") from exc
-    return parse_devices(text, name=str(p), fmt="csv" if p.suffix.lower() == ".csv" else "yaml")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if not csv_file:
+            raise ConfigError(f"devices file {p}: not UTF-8 text: {exc}") from exc
+        text = raw.decode("cp1252", errors="replace")  # "CSV (Trennzeichen-getrennt)" in Excel
+    return parse_devices(text, name=str(p), fmt="csv" if csv_file else "yaml")
+
+
+def unknown_models(
+    entries: Sequence[tuple[str, DeviceMeta]], models: ModelCatalogue, *, name: str
+) -> list[str]:
+    """One warning per device whose model has no decoder here.
+
+    Not an error: such a device still works when its network server sends the payload
+    already decoded; but its own bytes cannot be decoded, which the file's author should
+    hear before the first uplink is rejected."""
+    out = []
+    for dev_eui, meta in entries:
+        model = meta.model_override
+        if model is None or model in models:
+            continue
+        close = models.closest(model, 1)
+        out.append(
+            f"{name}: device {dev_eui}: no decoder for model {model!r}"
+            + (f" — did you mean {close[0]!r}?" if close else "")
+            + " (`lorawan-monitor decoders` lists them; without one, only payloads the "
+            "network server decoded are stored)"
+        )
+    return out
 
 
 def parse_devices(text: str, *, name: str, fmt: Format) -> list[tuple[str, DeviceMeta]]:
@@ -144,6 +200,12 @@ def parse_devices(text: str, *, name: str, fmt: Format) -> list[tuple[str, Devic
     for line, raw in rows:
         if fmt == "csv":
             raw = {k: v for k, v in raw.items() if v is not None and v.strip() != ""}
+        elif not isinstance(raw, Mapping):
+            errors.append(
+                f"{name}: line {line}: expected a device with fields (dev_eui: …, model: …), "
+                f"got {_kind(raw)}"
+            )
+            continue
         try:
             row = DeviceRow.model_validate(raw)
         except ValidationError as exc:
@@ -166,6 +228,14 @@ def parse_devices(text: str, *, name: str, fmt: Format) -> list[tuple[str, Devic
         more = f"\n… and {len(errors) - _MAX_ERRORS} more" if len(errors) > _MAX_ERRORS else ""
         raise ConfigError("\n".join(errors[:_MAX_ERRORS]) + more)
     return out
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "an empty entry"
+    if isinstance(value, list):
+        return "a list"
+    return f"the text {str(value)[:60]!r}"
 
 
 def _csv_rows(text: str, name: str) -> list[tuple[int, dict[str, Any]]]:

@@ -9,9 +9,15 @@ Write errors are classified (Telegraf ``influxdb_v2/http.go`` habits):
 
 * network error, timeout, 429, 5xx -> ``SinkUnavailableError`` (retry later; Retry-After kept)
 * 413 -> the batch is split in halves and retried
-* other 4xx -> the batch is split to isolate the bad lines, which are dropped and counted
-  (``WriteResult.rejected``); the good lines of the batch are written
+* 400 / 422 with InfluxDB's own JSON error body -> the batch is split to isolate the bad
+  lines, which are dropped and counted (``WriteResult.rejected``); the good lines are written
 * 401 / 403 -> ``SinkAuthError``
+* anything else (404, 405, a redirect, an HTML page, a 400 without InfluxDB's error body):
+  the URL does not lead to InfluxDB's write endpoint -> ``SinkUnavailableError``, so the
+  points stay buffered: a typo in ``LORAWAN_INFLUX__URL`` must never cost data.
+
+:meth:`InfluxStore.verify` checks at start that the URL is an InfluxDB at all (``/ping``
+with its ``X-Influxdb-Version`` header, ``/query`` answering InfluxDB's JSON).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from typing import Any
 import httpx
 
 from lorawan_monitor.errors import (
+    ConfigError,
     SinkAuthError,
     SinkError,
     SinkRejectedError,
@@ -110,6 +117,71 @@ class InfluxStore:
             params["rp"] = s.retention_policy
         return "/write", params
 
+    # -- identity and reachability -------------------------------------------------
+
+    def _unreachable(self, exc: httpx.HTTPError) -> SinkUnavailableError:
+        """The network error in an operator's words, naming the setting."""
+        text = str(exc)
+        low = text.lower()
+        if isinstance(exc, httpx.TimeoutException):
+            why = f"no answer within {self.settings.timeout:g} s (LORAWAN_INFLUX__TIMEOUT)"
+        elif "name or service not known" in low or "name resolution" in low or "nodename" in low:
+            why = f"host {httpx.URL(self.settings.url or '').host!r} not found"
+        elif "refused" in low:
+            why = "connection refused (nothing listens there)"
+        elif "ssl" in low or "certificate" in low:
+            why = f"TLS failed ({text}); an http:// InfluxDB needs an http:// URL"
+        else:
+            why = text or type(exc).__name__
+        return SinkUnavailableError(
+            f"InfluxDB at {self.settings.url} unreachable: {why} — check LORAWAN_INFLUX__URL "
+            "and that InfluxDB runs"
+        )
+
+    def _not_influx(self, r: httpx.Response, what: str) -> SinkUnavailableError:
+        return SinkUnavailableError(
+            f"{self.settings.url}: {what} answered {_describe(r)}, not like InfluxDB — "
+            "check LORAWAN_INFLUX__URL / LORAWAN_INFLUX__API"
+        )
+
+    def verify(self) -> str:
+        """Check that ``LORAWAN_INFLUX__URL`` leads to an InfluxDB; return its version.
+
+        ``ConfigError`` when something answers that is not InfluxDB (another web server,
+        a path in the URL) or when it refuses the credentials; ``SinkUnavailableError``
+        when nothing answers (it may come up later: ingest buffers meanwhile)."""
+        url = self.settings.url
+        try:
+            ping = self._client.get("/ping")
+            query = self._client.get("/query", params={"q": "SHOW DATABASES"})
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from exc
+        version = ping.headers.get("X-Influxdb-Version")
+        influx_json = _influx_json(query) is True
+        if query.status_code in (401, 403) and influx_json:
+            raise ConfigError(
+                f"InfluxDB at {url} refused the credentials ({query.status_code}: "
+                f"{_error_text(query)}) — check LORAWAN_INFLUX__USERNAME / "
+                "LORAWAN_INFLUX__PASSWORD (or LORAWAN_INFLUX__TOKEN)"
+            )
+        pinged = ping.status_code in (200, 204) and version is not None
+        # InfluxDB Cloud sends no version header; its v1 /query still answers InfluxDB's JSON
+        if not pinged and not influx_json:
+            raise ConfigError(
+                f"LORAWAN_INFLUX__URL={url} does not answer like InfluxDB: GET /ping gave "
+                f"{_describe(ping)} without an X-Influxdb-Version header, GET /query gave "
+                f"{_describe(query)} — check the URL (InfluxDB's base URL, port 8086 by "
+                "default, no path)"
+            )
+        # any InfluxDB JSON will do (2.x / 3.x may refuse SHOW DATABASES in their v1 API)
+        if self.settings.api == "v1" and not influx_json:
+            raise ConfigError(
+                f"LORAWAN_INFLUX__URL={url}: InfluxDB {version or ''} answers /ping but its "
+                f"v1 query API gave {_describe(query)} — check LORAWAN_INFLUX__URL / "
+                "LORAWAN_INFLUX__API (v2, v3)"
+            )
+        return version or "unknown"
+
     # -- writing -------------------------------------------------------------------
 
     def ensure_database(self) -> None:
@@ -124,7 +196,7 @@ class InfluxStore:
                 log.warning("cannot create database %s: not authorised", self.settings.database)
             self._db_checked = r.status_code < 500
         except httpx.HTTPError as exc:
-            raise SinkUnavailableError(f"InfluxDB unreachable: {exc}") from exc
+            raise self._unreachable(exc) from exc
 
     def write(self, points: Sequence[Point]) -> None:
         """Write points; raise SinkRejectedError if any line was rejected."""
@@ -179,9 +251,11 @@ class InfluxStore:
                 headers={"Content-Type": "text/plain; charset=utf-8"},
             )
         except httpx.HTTPError as exc:
-            raise SinkUnavailableError(f"InfluxDB unreachable: {exc}") from exc
-        if r.status_code in (200, 204):
+            raise self._unreachable(exc) from exc
+        if r.status_code == 204 or (r.status_code == 200 and _influx_json(r) is not False):
             return
+        if r.status_code == 200:
+            raise self._not_influx(r, f"the write endpoint {self._write_path}")
         msg = _error_text(r)
         if r.status_code == 413:
             raise _TooLarge(msg)
@@ -196,7 +270,10 @@ class InfluxStore:
                 f"InfluxDB answered {r.status_code}: {msg}",
                 retry_after=_retry_after(r),
             )
-        raise SinkRejectedError(f"InfluxDB rejected the data ({r.status_code}): {msg}")
+        if r.status_code in (400, 422) and _influx_json(r):
+            # InfluxDB itself says the data is malformed: only then is a point dropped
+            raise SinkRejectedError(f"InfluxDB rejected the data ({r.status_code}): {msg}")
+        raise self._not_influx(r, f"the write endpoint {self._write_path}")
 
     # -- querying ------------------------------------------------------------------
 
@@ -207,11 +284,13 @@ class InfluxStore:
                 "/query", params={"db": self.settings.database, "q": q, "epoch": epoch}
             )
         except httpx.HTTPError as exc:
-            raise SinkUnavailableError(f"InfluxDB unreachable: {exc}") from exc
+            raise self._unreachable(exc) from exc
         if r.status_code in (401, 403):
             raise SinkAuthError(f"InfluxDB refused the credentials ({r.status_code})")
         if r.status_code >= 500 or r.status_code == 429:
             raise SinkUnavailableError(f"InfluxDB answered {r.status_code}: {_error_text(r)}")
+        if not _influx_json(r):
+            raise self._not_influx(r, "the query endpoint /query")
         if r.status_code != 200:
             raise SinkRejectedError(
                 f"InfluxDB rejected the query ({r.status_code}): {_error_text(r)}"
@@ -326,7 +405,11 @@ class InfluxStore:
 
     def ping(self) -> bool:
         try:
-            return self._client.get("/ping").status_code in (200, 204)
+            r = self._client.get("/ping")
+            # 204 is InfluxDB's answer; a 200 counts only with InfluxDB's version header
+            return r.status_code == 204 or (
+                r.status_code == 200 and "X-Influxdb-Version" in r.headers
+            )
         except httpx.HTTPError:
             return False
 
@@ -349,6 +432,28 @@ def _error_text(r: httpx.Response) -> str:
     except ValueError:
         pass
     return r.text.strip()[:500]
+
+
+def _influx_json(r: httpx.Response) -> bool | None:
+    """Whether the body is InfluxDB's JSON: True for a JSON object with ``results``,
+    ``error`` or ``message`` (1.x/3.x ``{"error": ...}``, 2.x ``{"code", "message"}``),
+    None for an empty body, False for anything else (HTML, plain text, other JSON)."""
+    if not r.content.strip():
+        return None
+    if "json" not in r.headers.get("Content-Type", ""):
+        return False
+    try:
+        data = r.json()
+    except ValueError:
+        return False
+    return isinstance(data, dict) and any(k in data for k in ("results", "error", "message"))
+
+
+def _describe(r: httpx.Response) -> str:
+    """``404 text/html "<title>Not Found</title>..."``: enough to recognise the server."""
+    ctype = r.headers.get("Content-Type", "").split(";")[0] or "no content type"
+    text = " ".join(r.text.split())[:80]
+    return f"{r.status_code} {ctype}" + (f' "{text}"' if text else "")
 
 
 def _retry_after(r: httpx.Response) -> float | None:

@@ -24,6 +24,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from ingest.models import RawMessage
+from ingest.transport.diagnose import connack_message, diagnose, where
+from lorawan_monitor.health import DependencyHealth
 from lorawan_monitor.metrics import MQTT_CONNECTED, STATE
 from lorawan_monitor.settings import MqttSettings
 
@@ -201,13 +203,17 @@ class MqttTransport:
         )
         c.max_inflight_messages_set(65535)
         c.max_queued_messages_set(0)
+        c.connect_timeout = settings.connect_timeout
         c.on_connect = self._on_connect
+        c.on_connect_fail = self._on_connect_fail
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
         self.connected = threading.Event()
         self.subscribed = threading.Event()
         self._was_connected = False
-        self._down_logged = False
+        #: down once / back once, named settings (see lorawan_monitor.health)
+        self.health = DependencyHealth("mqtt", log)
+        self._watchdog: threading.Timer | None = None
         self._manual_ack = settings.qos > 0
         self._stopping = False
 
@@ -230,9 +236,22 @@ class MqttTransport:
             properties=props,
         )
         self.client.loop_start()
+        # paho waits a whole keepalive for a CONNACK that never comes (a port that accepts
+        # TCP but does not speak MQTT): say so after connect_timeout instead
+        self._watchdog = threading.Timer(self.settings.connect_timeout * 1.5, self._check_stalled)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+
+    def _check_stalled(self) -> None:
+        if self.connected.is_set() or self._stopping or self.health.down_now:
+            return
+        stalled = self.settings.connect_timeout * 1.5
+        self.health.down(diagnose(self.settings, self.settings.connect_timeout, stalled=stalled))
 
     def stop(self) -> None:
         self._stopping = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         try:
             self.client.disconnect()
         finally:
@@ -240,6 +259,7 @@ class MqttTransport:
             self.connected.clear()
             STATE.mqtt_connected = False
             MQTT_CONNECTED.set(0)
+            STATE.set_dependency_error("mqtt", None)  # stopped on purpose: no longer a problem
 
     def wait_subscribed(self, timeout: float = 10.0) -> bool:
         return self.subscribed.wait(timeout)
@@ -276,12 +296,7 @@ class MqttTransport:
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
     ) -> None:
         if getattr(reason, "is_failure", False):
-            log.error(
-                "MQTT broker %s:%s refused the connection: %s",
-                self.settings.host,
-                self.settings.port,
-                reason,
-            )
+            self.health.down(connack_message(self.settings, reason))
             return
         topics = self.settings.topic_filters()
         client.subscribe([(t, int(self.settings.qos)) for t in topics])
@@ -290,7 +305,11 @@ class MqttTransport:
         STATE.mqtt_connected = True
         MQTT_CONNECTED.set(1)
         session = bool(getattr(flags, "session_present", False))
-        if self._down_logged or not self._was_connected:
+        self.health.up(
+            f"MQTT broker {where(self.settings)} reachable again "
+            f"(session {'resumed' if session else 'new'})"
+        )
+        if not self._was_connected:
             log.info(
                 "MQTT connected to %s:%s (session %s), subscribed to %s",
                 self.settings.host,
@@ -300,7 +319,6 @@ class MqttTransport:
             )
         reconnect = self._was_connected
         self._was_connected = True
-        self._down_logged = False
         if self._on_connect_cb is not None:
             self._on_connect_cb(reconnect)
 
@@ -313,14 +331,21 @@ class MqttTransport:
         MQTT_CONNECTED.set(0)
         if self._stopping:
             log.info("MQTT disconnected from %s:%s", self.settings.host, self.settings.port)
-        elif not self._down_logged:
-            log.warning(
-                "MQTT connection to %s:%s lost (%s); reconnecting with backoff",
-                self.settings.host,
-                self.settings.port,
-                reason,
+        elif self.health.down_now:
+            return  # this outage is already reported
+        elif not self._was_connected:
+            # the broker took the TCP connection and then closed it: find out why
+            self.health.down(diagnose(self.settings, self.settings.connect_timeout))
+        else:
+            self.health.down(
+                f"MQTT connection to {where(self.settings)} lost ({reason}); reconnecting with "
+                "backoff — check that the broker runs (LORAWAN_MQTT__HOST / LORAWAN_MQTT__PORT)"
             )
-            self._down_logged = True
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        """A connection attempt failed before MQTT (DNS, refused, TLS, timeout)."""
+        if not self.health.down_now and not self._stopping:
+            self.health.down(diagnose(self.settings, self.settings.connect_timeout))
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         self._on_message_cb(

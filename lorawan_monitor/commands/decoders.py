@@ -18,7 +18,14 @@ from lorawan_monitor.commands.decode import registry_for
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("decoders", help="list the supported device models")
+    p = sub.add_parser(
+        "decoders",
+        help="list the supported device models",
+        description="List every device model with a decoder: its id (as used in devices "
+        "files, ChirpStack tags and TTS version_ids), category, kind (native Python decoder "
+        "or JavaScript codec), f_ports, vendor, name and the quantities it yields. "
+        "--json gives the same for machines.",
+    )
     p.add_argument("--json", action="store_true", help="print JSON for machines")
     p.add_argument(
         "--codecs",
@@ -51,22 +58,25 @@ def describe_all(registry: DecoderRegistry) -> list[DecoderInfo]:
     return [describe(model_id, decoder) for model_id, decoder in registry.items()]
 
 
+#: the table fits a terminal of this width (a phone's SSH app, a narrow window)
+WIDTH = 100
+
+
 def _table(infos: list[DecoderInfo]) -> str:
-    header = ("MODEL ID", "VENDOR", "MODEL", "CATEGORY", "PORTS", "QUANTITIES", "KIND")
-    rows = [header] + [
-        (
-            i.model_id,
-            i.vendor,
-            i.model_name,
-            i.category,
-            ",".join(str(p) for p in i.ports) or "any",
-            ", ".join(i.quantities) or "-",
-            i.kind,
-        )
-        for i in infos
-    ]
-    widths = [max(len(r[c]) for r in rows) for c in range(len(header))]
-    lines = ["  ".join(cell.ljust(widths[c]) for c, cell in enumerate(r)).rstrip() for r in rows]
+    """Per model one line (id, category, ports, kind), then its name and quantities,
+    wrapped and indented, so the listing fits WIDTH columns however long the lists are."""
+    import textwrap
+
+    def ports(i: DecoderInfo) -> str:
+        text = ",".join(str(p) for p in i.ports) or "any"
+        return text if len(text) <= 14 else text[:13] + "…"
+
+    id_w = max([len("MODEL ID")] + [len(i.model_id) for i in infos])
+    lines = [f"{'MODEL ID':<{id_w}}  {'CATEGORY':<11}  {'PORTS':<14}  KIND"]
+    for i in infos:
+        lines.append(f"{i.model_id:<{id_w}}  {i.category:<11}  {ports(i):<14}  {i.kind}")
+        text = f"{i.vendor} {i.model_name}: " + (", ".join(i.quantities) or "-")
+        lines += textwrap.wrap(text, WIDTH, initial_indent="    ", subsequent_indent="      ")
     return "\n".join(lines) + "\n"
 
 

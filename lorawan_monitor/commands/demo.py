@@ -72,6 +72,7 @@ class EmbeddedBroker:
         await self._broker.start()
 
     def start(self) -> None:
+        quiet_libraries()
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(15)
 
@@ -84,6 +85,14 @@ class EmbeddedBroker:
                 log.debug("broker shutdown: %r", exc)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+
+
+def quiet_libraries() -> None:
+    """The embedded broker (amqtt and its state machine library ``transitions``) and the
+    registry's migrations log a line per client and step at INFO: ~35 lines that bury
+    the demo's own output. Their warnings and errors still show."""
+    for name in ("amqtt", "transitions", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _free_port(host: str) -> int:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from lorawan_monitor.settings import load_settings
-from storage.devices_file import import_devices, load_devices_file
+from storage.devices_file import import_devices, load_devices_file, unknown_models
 from storage.registry import SqlRegistry
 from storage.registry_base import DeviceStatus
 
@@ -47,9 +47,19 @@ def _registry() -> SqlRegistry:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    from lorawan_monitor.wiring import build_decoders
+
     entries = load_devices_file(args.file)  # ConfigError -> exit 2 with the line and field
+    warnings = unknown_models(entries, build_decoders(load_settings()), name=str(args.file))
+    for w in warnings:
+        sys.stderr.write(f"warning: {w}\n")
     if args.dry_run:
-        sys.stdout.write(f"{args.file}: {len(entries)} devices, all valid\n")
+        verdict = (
+            f"{len(warnings)} with a model that has no decoder (see above)"
+            if warnings
+            else "all valid"
+        )
+        sys.stdout.write(f"{args.file}: {len(entries)} devices, {verdict}\n")
         return 0
     reg = _registry()
     try:

@@ -71,8 +71,8 @@ def run(args: argparse.Namespace) -> int:
             ) from exc
     tune_gc()
     service.start()
-    log.info(
-        "ingest running: broker %s:%s, store %s",
+    log.info(  # "connected" follows from the transport, or an ERROR saying what to check
+        "ingest started: connecting to MQTT broker %s:%s; store %s",
         settings.mqtt.host,
         settings.mqtt.port,
         settings.influx.url or f"SQLite in {settings.storage.data_dir}",

@@ -17,7 +17,14 @@ log = logging.getLogger(__name__)
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("run", help="ingest + REST API + installer page in one process")
+    p = sub.add_parser(
+        "run",
+        help="ingest + REST API + installer page in one process",
+        description="Ingest (MQTT -> decode -> buffer -> store) and the REST API with the "
+        "installer page and /metrics, in one process: a single-host installation. "
+        "Settings come from LORAWAN_* environment variables (see .env.example). For "
+        "several ingest workers run `ingest --workers N` and one `api` instead.",
+    )
     p.add_argument("--host", help="API listen address (default: LORAWAN_API__HOST)")
     p.add_argument("--port", type=int, help="API listen port (default: LORAWAN_API__PORT)")
     p.set_defaults(func=run)

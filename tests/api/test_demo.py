@@ -91,3 +91,6 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     text = out.decode()
     assert f"http://localhost:{port}/installer" in text and "API key" in text
     assert (tmp_path / "data" / "registry.db").is_file()  # --data-dir keeps the data
+    # the demo's own lines are not buried under the embedded broker's logging (#14)
+    noisy = [ln for ln in err.decode().splitlines() if " INFO amqtt" in ln or "transitions" in ln]
+    assert not noisy and " INFO alembic" not in err.decode(), noisy[:5]

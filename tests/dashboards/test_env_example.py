@@ -23,10 +23,11 @@ def test_env_example_is_in_step_with_settings_and_compose() -> None:
 
 def test_every_setting_is_listed_once() -> None:
     listed = re.findall(r"^# (LORAWAN_\w+)=", TEXT, flags=re.M)
-    rows = [r[0] for r in env_example.settings_rows()]
+    rows = [r[0] for r in env_example.settings_rows() + env_example.opendata_rows()]
     assert listed == rows
     assert len(set(rows)) == len(rows)
     assert {"LORAWAN_MQTT__HOST", "LORAWAN_INFLUX__TOKEN", "LORAWAN_API__PORT"} <= set(rows)
+    assert "LORAWAN_OPENDATA__PUBLISHER_NAME" in rows  # issue #14
 
 
 #: settings that cannot be set from the environment at all (a bug in settings.py, reported)

@@ -287,7 +287,7 @@ def test_mqtt5_publish_properties_decode_as_paho_decodes_them() -> None:
 
 
 @pytest.mark.integration
-def test_a_lost_broker_is_a_warning_and_our_own_stop_is_not(
+def test_a_lost_broker_is_one_error_its_return_one_info_and_our_own_stop_neither(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     import logging
@@ -302,10 +302,17 @@ def test_a_lost_broker_is_a_warning_and_our_own_stop_is_not(
         deadline = time.monotonic() + 10
         while t.connected.is_set() and time.monotonic() < deadline:
             time.sleep(0.05)
-        lost = [r for r in caplog.records if r.levelno == logging.WARNING]
-        assert lost and "lost" in lost[0].getMessage()
+        time.sleep(2.5)  # reconnect attempts fail meanwhile (refused): no further lines
+        lost = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(lost) == 1 and lost[0].levelno == logging.ERROR, caplog.text
+        assert "lost" in lost[0].getMessage() and "LORAWAN_MQTT__HOST" in lost[0].getMessage()
+        from lorawan_monitor.metrics import STATE
+
+        assert "lost" in STATE.ready()[1][0]
         mq.start()
         assert t.connected.wait(15), "did not reconnect"
+        back = [r for r in caplog.records if "reachable again" in r.getMessage()]
+        assert len(back) == 1 and back[0].levelno == logging.INFO, caplog.text
         caplog.clear()
         t.stop()
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text

@@ -664,6 +664,9 @@ def test_devices_file_csv(tmp_path: Path) -> None:
     )
     assert m4 == DeviceMeta()
     f.write_text("dev_eui;name;latitude\n70B3D57ED0000005;Semikolon;47,5\n")  # ';' spreadsheets
+    ((_, m5),) = load_devices_file(f)  # German Excel's decimal comma is read (#14)
+    assert m5.latitude == 47.5
+    f.write_text("dev_eui;name;latitude\n70B3D57ED0000005;Semikolon;47,5,1\n")
     with pytest.raises(ConfigError, match=r"devices.csv: line 2, field latitude"):
         load_devices_file(f)
 
