@@ -8,7 +8,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 TrafficLight = Literal["ok", "decode_error", "no_decoder", "overdue", "never_seen"]
-DecodeStatusPublic = Literal["decoded", "lns_decoded", "error", "no_decoder", "no_payload"]
+DecodeStatusPublic = Literal[
+    "decoded", "lns_decoded", "lns_normalized", "error", "codec_error", "no_decoder", "no_payload"
+]
 
 _EUI = "70B3D57ED0001234"
 _T = "2025-05-01T10:15:00Z"

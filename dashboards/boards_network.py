@@ -207,7 +207,7 @@ def network() -> Json:
                 fmt="table",
             )
         ],
-        desc="decoded | lns_decoded | error | no_decoder | no_payload. DE: Status je Modell.",
+        desc="decoded | lns_decoded | lns_normalized | error | codec_error | no_decoder | no_payload. DE: Status je Modell.",
         options=TABLE,
     )
     b.row("Radio — Funk")
