@@ -37,6 +37,7 @@ Outcome = Literal["stored", "ignored", "rejected"]
 #: the plain string of each quantity (``Quantity.x.value`` is a slow descriptor on the hot path)
 _QV: dict[Quantity, str] = {q: q.value for q in Quantity}
 UPLINK_MEASUREMENT = "lorawan_uplink"
+_VERSION_KEYS = frozenset(("firmware_version", "hardware_version", "band_id"))
 LOCATION_MEASUREMENT = "device_location"
 
 
@@ -153,7 +154,9 @@ class Pipeline:
         meta = self.meta_lookup(key)
         model_id = (meta.model_override if meta else None) or up.model_id
         variables: Mapping[str, Any] = (meta.variables if meta and meta.variables else {}) or {}
-        decoder = self.decoders.find(model_id)
+        # TTS version_ids, else ChirpStack device tags of the same names (#13)
+        versions = up.version_ids or {k: v for k, v in up.tags.items() if k in _VERSION_KEYS}
+        decoder = self.decoders.find(model_id, versions)
 
         readings: tuple[Reading, ...] = ()
         warnings: list[str] = []
@@ -176,6 +179,7 @@ class Pipeline:
                     variables,
                     registry=self.decoders,
                     recv_time=up.received_at,
+                    decoder=decoder,
                 )
                 readings, decoded, status = res.readings, res.decoded, "decoded"
                 warnings.extend(res.warnings)

@@ -55,6 +55,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="folder of JavaScript codecs with codecs.yaml (default: LORAWAN_INGEST__CODECS_DIR)",
     )
     p.add_argument(
+        "--repository",
+        type=Path,
+        default=None,
+        help="local checkout of TheThingsNetwork/lorawan-devices "
+        "(default: LORAWAN_INGEST__DEVICE_REPOSITORY)",
+    )
+    p.add_argument("--firmware", default=None, help="firmware version (Device Repository codecs)")
+    p.add_argument("--band", default=None, help="band, e.g. EU_863_870 (Device Repository codecs)")
+    p.add_argument(
         "--variables",
         default=None,
         help="device variables as a JSON object, e.g. '{\"mount_height_mm\": 2000}'",
@@ -67,17 +76,25 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(func=run)
 
 
-def registry_for(codecs: Path | None) -> DecoderRegistry:
-    """The native registry, plus the JS codecs of ``codecs`` or of the settings' folder."""
-    if codecs is None:
+def registry_for(codecs: Path | None, repository: Path | None = None) -> DecoderRegistry:
+    """The native registry, plus the JS codecs of ``codecs`` (default: the settings'
+    folder), plus the Device Repository checkout ``repository`` (default: the setting)."""
+    if codecs is None or repository is None:
         from lorawan_monitor.settings import load_settings
 
-        codecs = load_settings().ingest.codecs_dir
-    if codecs is None:
-        return NATIVE
-    from decoders.js import load_codecs
+        ingest = load_settings().ingest
+        codecs = codecs or ingest.codecs_dir
+        repository = repository or ingest.device_repository
+    registry = NATIVE
+    if codecs is not None:
+        from decoders.js import load_codecs
 
-    return load_codecs(codecs)
+        registry = load_codecs(codecs)
+    if repository is not None:
+        from decoders.repository import with_repository
+
+        registry = with_repository(registry, repository)
+    return registry
 
 
 def _usage(message: str) -> int:
@@ -126,8 +143,10 @@ def run(args: argparse.Namespace) -> int:
         except ValueError:
             return _usage(f"--recv-time is not an ISO 8601 time: {args.recv_time!r}")
 
-    registry = registry_for(args.codecs)
-    if args.model not in registry:
+    registry = registry_for(args.codecs, args.repository)
+    versions = {k: v for k, v in (("firmware_version", args.firmware), ("band_id", args.band)) if v}
+    decoder = registry.find(args.model, versions)
+    if decoder is None:
         close = registry.closest(args.model)
         hint = f"; closest known: {', '.join(close)}" if close else ""
         return _usage(
@@ -146,7 +165,13 @@ def run(args: argparse.Namespace) -> int:
     code = 0
     try:
         result = decode(
-            args.model, payload, args.fport, variables, registry=registry, recv_time=recv_time
+            args.model,
+            payload,
+            args.fport,
+            variables,
+            registry=registry,
+            recv_time=recv_time,
+            decoder=decoder,
         )
     except DecodeError as exc:
         out["error"] = str(exc)

@@ -26,6 +26,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default=None,
         help="folder of JavaScript codecs with codecs.yaml (default: LORAWAN_INGEST__CODECS_DIR)",
     )
+    p.add_argument(
+        "--repository",
+        type=Path,
+        default=None,
+        help="also list what resolves in this checkout of TheThingsNetwork/lorawan-devices "
+        "(default: LORAWAN_INGEST__DEVICE_REPOSITORY)",
+    )
     p.set_defaults(func=run)
 
 
@@ -52,7 +59,7 @@ def describe_all(registry: DecoderRegistry) -> list[DecoderInfo]:
 
 
 def _table(infos: list[DecoderInfo]) -> str:
-    header = ("MODEL ID", "VENDOR", "MODEL", "CATEGORY", "PORTS", "QUANTITIES", "KIND")
+    header = ("MODEL ID", "VENDOR", "MODEL", "CATEGORY", "PORTS", "QUANTITIES", "KIND", "NOTE")
     rows = [header] + [
         (
             i.model_id,
@@ -62,6 +69,7 @@ def _table(infos: list[DecoderInfo]) -> str:
             ",".join(str(p) for p in i.ports) or "any",
             ", ".join(i.quantities) or "-",
             i.kind,
+            i.description if i.kind.startswith(("repository", "javascript (")) else "",
         )
         for i in infos
     ]
@@ -70,8 +78,51 @@ def _table(infos: list[DecoderInfo]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def repository_infos(registry: DecoderRegistry) -> list[DecoderInfo]:
+    """One row per Device Repository model without a native or codecs-folder decoder:
+    how it resolves (codec file, firmware, band) or why it does not. Nothing compiled."""
+    from decoders.repository import RepositoryRegistry, ResolutionError
+
+    if not isinstance(registry, RepositoryRegistry):
+        return []
+    rows = []
+    for model_id in registry.repository.model_ids():
+        if model_id in registry.items_ids():
+            continue
+        try:
+            found = registry.resolve(model_id)
+        except ResolutionError as exc:
+            kind, text, vendor, name = "repository (unresolved)", str(exc), "", ""
+        else:
+            if found is None:
+                continue
+            vendor, name = found.vendor_name, found.model_name
+            if found.js_file is None:
+                kind, text = "repository (no codec)", f"profile {found.profile}: no codec"
+            else:
+                kind = "repository"
+                text = (
+                    f"{found.js_file.name} (codec {found.codec_id}, firmware {found.firmware}, "
+                    f"{found.band})" + "".join(f"; {n}" for n in found.notes)
+                )
+        rows.append(
+            DecoderInfo(
+                model_id=model_id,
+                vendor=vendor,
+                model_name=name,
+                category="",
+                ports=(),
+                quantities=(),
+                kind=kind,
+                description=text,
+            )
+        )
+    return rows
+
+
 def run(args: argparse.Namespace) -> int:
-    infos = describe_all(registry_for(args.codecs))
+    registry = registry_for(args.codecs, args.repository)
+    infos = describe_all(registry) + repository_infos(registry)
     if args.json:
         data = [
             {
