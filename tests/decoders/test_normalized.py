@@ -147,3 +147,17 @@ def test_merge_keeps_decoded_keys_only_for_missing_quantities() -> None:
         ("battery", ""),
         ("temperature", "soil"),
     ]
+
+
+def test_the_docs_mapping_table_is_the_code_table() -> None:
+    """docs/decoders-paths.md lists every row of TABLE with its quantity and label."""
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "decoders-paths.md").read_text(encoding="utf-8")
+    rows = set()
+    for line in doc.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and cells[0].startswith("`") and cells[2].startswith("`"):
+            sensor = cells[4].strip("`") if cells[4] != "—" else ""
+            rows.add((cells[0].strip("`"), cells[2].strip("`"), sensor))
+    assert rows == {(f.path, f.quantity.value, f.sensor) for f in TABLE}
