@@ -164,3 +164,27 @@ def test_settings_wire_the_repository() -> None:
 def test_a_wrong_repository_path_names_the_setting(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="LORAWAN_INGEST__DEVICE_REPOSITORY"):
         build_decoders(Settings(ingest={"device_repository": tmp_path}))  # type: ignore[arg-type]
+
+
+def test_codec_error_devices_are_listed_as_failing(pipeline: Pipeline, tmp_path: Path) -> None:
+    """The registry keeps the status and message; the installer's "problems" filter and
+    traffic light count codec_error like error."""
+    from api.routes.devices import traffic_light
+    from storage.registry import SqlRegistry
+
+    broken = pipeline.process(_tts("broken/syntax", b"\x01"))
+    fine = pipeline.process(_tts("elsys/ers", ELSYS))
+    fine_record = fine.record
+    assert broken.record is not None and fine_record is not None
+    fine_record.device_key = fine_record.dev_eui = "70B3D57BA0000099"
+    registry = SqlRegistry(f"sqlite:///{tmp_path / 'registry.db'}")
+    try:
+        registry.record_uplinks([broken.record, fine_record])
+        failing, n = registry.list_devices(decode_errors=True)
+        assert n == 1 and failing[0].last_status == "codec_error"
+        assert failing[0].last_error is not None and "SyntaxError" in failing[0].last_error
+        assert traffic_light(failing[0], T0) == "decode_error"
+        ok, _ = registry.list_devices(decode_errors=False)
+        assert [d.last_status for d in ok] == ["decoded"]
+    finally:
+        registry.close()
