@@ -105,8 +105,9 @@ _STATES: dict[str, float] = {
 def _leaves(obj: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
     for key, value in obj.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping) and path in _KNOWN_PREFIXES:
+        path = prefix + key if prefix else key
+        # JSON objects are dicts: the type check is several times cheaper than the ABC's
+        if type(value) is dict and path in _KNOWN_PREFIXES:
             out.extend(_leaves(value, path + "."))
         else:
             out.append((path, value))
@@ -133,36 +134,42 @@ def _time(raw: Any) -> datetime | None:
     return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
-def _label(base: str, measurement: Mapping[str, Any], path: str) -> str:
-    """The sensor label: the table's, plus soil depth or the air location when given."""
-    parts = [base] if base else []
-    if path.startswith("soil."):
-        depth = _number(_sub(measurement, "soil").get("depth"))
+def _suffixes(measurement: Mapping[str, Any]) -> dict[str, str]:
+    """Sensor-label suffixes of one measurement: soil depth, air location."""
+    out: dict[str, str] = {}
+    soil = measurement.get("soil")
+    if type(soil) is dict and "depth" in soil:
+        depth = _number(soil["depth"])
         if depth is not None:
-            parts.append(f"{depth:g}cm")
-    elif path.startswith("air."):
-        where = _sub(measurement, "air").get("location")
+            out["soil"] = f"{depth:g}cm"
+    air = measurement.get("air")
+    if type(air) is dict:
+        where = air.get("location")
         if isinstance(where, str) and where:
-            parts.append(where)
-    return "_".join(parts)
+            out["air"] = where
+    return out
 
 
-def _sub(measurement: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = measurement.get(key)
-    return value if isinstance(value, Mapping) else {}
+def _label(base: str, suffixes: Mapping[str, str], path: str) -> str:
+    """The sensor label: the table's, plus soil depth or the air location when given."""
+    extra = suffixes.get(path.split(".", 1)[0]) if suffixes else None
+    if not extra:
+        return base
+    return f"{base}_{extra}" if base else extra
 
 
 def normalize_measurements(measurements: Sequence[Any] | Mapping[str, Any]) -> Normalized:
     """Map a normalized payload (a list of measurements, or one) to readings and warnings."""
-    items = [measurements] if isinstance(measurements, Mapping) else list(measurements)
+    items = [measurements] if isinstance(measurements, dict) else list(measurements)
     readings: list[Reading] = []
     warnings: list[str] = []
     unknown: set[str] = set()
     for index, m in enumerate(items):
         where = f"normalized_payload[{index}]" if len(items) > 1 else "normalized_payload"
-        if not isinstance(m, Mapping):
+        if type(m) is not dict:
             warnings.append(f"{where}: not an object, ignored")
             continue
+        suffixes = _suffixes(m)
         when = None
         if "time" in m:
             when = _time(m["time"])
@@ -185,7 +192,7 @@ def normalize_measurements(measurements: Sequence[Any] | Mapping[str, Any]) -> N
                 Reading(
                     quantity=spec.quantity,
                     value=num * spec.scale if spec.scale != 1.0 else num,
-                    sensor=_label(spec.sensor, m, path),
+                    sensor=_label(spec.sensor, suffixes, path),
                     time=when,
                 )
             )
