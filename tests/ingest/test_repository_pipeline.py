@@ -188,3 +188,16 @@ def test_codec_error_devices_are_listed_as_failing(pipeline: Pipeline, tmp_path:
         assert [d.last_status for d in ok] == ["decoded"]
     finally:
         registry.close()
+
+
+def test_disabled_codecs_are_a_metric_and_strict_refuses(tmp_path: Path) -> None:
+    from prometheus_client import REGISTRY
+
+    (tmp_path / "bad.js").write_text("function decodeUplink(i) {\n")
+    (tmp_path / "codecs.yaml").write_text("codecs: {bad.js: {models: [acme/a, acme/b]}}\n")
+    reg = build_decoders(Settings(ingest={"codecs_dir": tmp_path}))  # type: ignore[arg-type]
+    assert REGISTRY.get_sample_value("lorawan_codecs_disabled") == 2
+    r = Pipeline(decoder_registry=reg).process(_tts("acme/a", b"\x01"))
+    assert r.record is not None and r.record.status == "codec_error"
+    with pytest.raises(ConfigError, match="LORAWAN_INGEST__CODECS_STRICT"):
+        build_decoders(Settings(ingest={"codecs_dir": tmp_path, "codecs_strict": True}))  # type: ignore[arg-type]
