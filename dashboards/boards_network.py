@@ -181,7 +181,12 @@ def network() -> Json:
             target(
                 "A",
                 select(
-                    'count("f_cnt")', UPLINK, None, "model", extra="\"decode_status\" = 'error'"
+                    'count("f_cnt")',
+                    UPLINK,
+                    None,
+                    "model",
+                    # codec_error: the model's codec cannot run at all (#13)
+                    extra="(\"decode_status\" = 'error' OR \"decode_status\" = 'codec_error')",
                 ),
                 alias="$tag_model",
             )
