@@ -75,9 +75,13 @@ def repository_band(band_id: str) -> str:
     return head + ("-" + "-".join(parts[2:]) if len(parts) > 2 else "")
 
 
+#: libyaml's safe loader when PyYAML was built with it (a checkout has thousands of files)
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _load(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)  # noqa: S506 (safe loader)
     except FileNotFoundError:
         raise ResolutionError(f"{path} does not exist") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:

@@ -12,6 +12,10 @@ their source: TTN Device Repository codec YAML examples):
 * ChirpStack v3 ``Decode``    -> Nwave NPS405, vendor/nwave/nps405-codec.yaml
 * a large file (> 40 KB, TTS's limit for pasted formatters) -> Parametric PCR2,
   every example of vendor/parametric/pcr2-codec.yaml (pcr2.js, commit 886ed1a)
+* a table of sensor definitions with ``convert`` functions -> Decentlab DL-MBX,
+  vendor/decentlab/dl-mbx-codec.yaml (examples 1 and 2)
+* typed arrays / DataView / reduce -> Terabee People Flow Counting L/XL,
+  vendor/terabee/people-flow-counting-l-xl-codec.yaml
 """
 
 from __future__ import annotations
@@ -67,8 +71,37 @@ def _line_of(path: Path, needle: str) -> int:
             'TTN repo example "Temperature" (internal SHT20 + DS18B20 probe)',
         ),
         (STYLES / "chirpstack-v3.js", "nwave/testdata/nps405fm.yaml", "Parking Status"),
+        (
+            STYLES / "sensor-table.js",
+            "decentlab/testdata/dl_mbx.yaml",
+            "TTN repo Example 1 (distance + battery)",
+        ),
+        (
+            STYLES / "sensor-table.js",
+            "decentlab/testdata/dl_mbx.yaml",
+            "TTN repo Example 2 (battery only)",
+        ),
+        (
+            STYLES / "dataview.js",
+            "terabee/testdata/people_flow_counting_l_xl.yaml",
+            "Counting data uplink",
+        ),
+        (
+            STYLES / "dataview.js",
+            "terabee/testdata/people_flow_counting_l_xl.yaml",
+            "Counting data uplink with specific flags",
+        ),
     ],
-    ids=["es5-implicit-globals", "compiled-typescript", "arrow-functions", "chirpstack-v3"],
+    ids=[
+        "es5-implicit-globals",
+        "compiled-typescript",
+        "arrow-functions",
+        "chirpstack-v3",
+        "sensor-table-1",
+        "sensor-table-2",
+        "dataview-1",
+        "dataview-2",
+    ],
 )
 def test_style_decodes_the_vendor_example(codec: Path, vectors: str, description: str) -> None:
     case = next(c for c in _vendor_cases(vectors) if c["description"] == description)
