@@ -64,6 +64,12 @@ def test_decode_any_repository_model(capsys: pytest.CaptureFixture[str]) -> None
         "motion": 6,
         "co2": 776,
     }
+    assert result["normalized"] == [
+        {
+            "air": {"temperature": 22.6, "relativeHumidity": 41, "lightIntensity": 39, "co2": 776},
+            "action": {"motion": {"count": 6}},
+        }
+    ]
     assert {r["quantity"] for r in result["readings"]} == {
         "temperature",
         "relative_humidity",

@@ -5,6 +5,10 @@ Prints one JSON object::
     {"model", "f_port", "decoded", "readings": [{"quantity", "value", "unit", "sensor"}],
      "warnings", "error"}
 
+plus ``"normalized"`` when the codec has a ``normalizeUplink``. ``--repository`` (or
+``LORAWAN_INGEST__DEVICE_REPOSITORY``) makes every Device Repository model decodable;
+``--firmware`` / ``--band`` pick its codec as an uplink's ``version_ids`` would.
+
 Exit codes: 0 decoded, 1 decode error (the JSON is still printed, with ``error``),
 2 bad usage (bad hex, bad ``--variables``, unknown model: the message lists the
 closest known ids).
@@ -179,6 +183,9 @@ def run(args: argparse.Namespace) -> int:
         code = 1
     else:
         out["decoded"] = dict(result.decoded)
+        normalized = getattr(result.decoded, "normalized", None)
+        if normalized is not None:  # the codec's normalizeUplink output (repository schema)
+            out["normalized"] = normalized
         out["readings"] = [
             {
                 "quantity": r.quantity.value,
