@@ -572,6 +572,11 @@ class BrokenCodec(Decoder):
     ) -> dict[str, Any]:
         raise CodecUnavailableError(f"codec disabled: {self.error}")
 
+    def normalize(self, decoded: Mapping[str, Any]) -> Normalized:
+        """A network server's decoded payload for this model: common key names, as a
+        working codec without a mapping would normalize it."""
+        return normalize_common(decoded)
+
 
 def load_codecs(
     folder: Path | str, *, base: DecoderRegistry = NATIVE, strict: bool = False

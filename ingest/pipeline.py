@@ -342,7 +342,7 @@ class Pipeline:
         )
         if up.lns_normalized is None:
             assert from_decoded is not None and up.lns_decoded is not None
-            return from_decoded, dict(up.lns_decoded), "lns_decoded", "lns"
+            return from_decoded, up.lns_decoded, "lns_decoded", "lns"
         n = normalize_measurements(up.lns_normalized)
         if from_decoded is not None:
             n = merge(n, from_decoded)

@@ -131,6 +131,12 @@ def test_a_broken_codec_falls_back_to_the_network_servers_payload(pipeline: Pipe
     assert any("our decoder failed" in w for w in r.record.warnings)
 
 
+def test_a_broken_codec_falls_back_to_the_decoded_payload(pipeline: Pipeline) -> None:
+    r = pipeline.process(_tts("broken/syntax", b"\x01", decoded_payload={"temperature": 18.5}))
+    assert r.record is not None and r.record.status == "lns_decoded"
+    assert _readings(r) == {"temperature": 18.5}
+
+
 def test_model_without_codec_uses_the_normalized_payload(pipeline: Pipeline) -> None:
     r = pipeline.process(
         _tts("nocodec/plain", b"\x01", normalized_payload=[{"wind": {"speed": 4.2}}])
