@@ -11,7 +11,9 @@ from storage.registry_base import DEFAULT_INTERVAL_S
 
 TrafficLight = Literal["ok", "decode_error", "no_decoder", "overdue", "never_seen"]
 IntervalSourcePublic = Literal["configured", "learned", "default"]
-DecodeStatusPublic = Literal["decoded", "lns_decoded", "error", "no_decoder", "no_payload"]
+DecodeStatusPublic = Literal[
+    "decoded", "lns_decoded", "lns_normalized", "error", "codec_error", "no_decoder", "no_payload"
+]
 
 _EUI = "70B3D57ED0001234"
 _T = "2025-05-01T10:15:00Z"

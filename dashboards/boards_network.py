@@ -181,7 +181,12 @@ def network() -> Json:
             target(
                 "A",
                 select(
-                    'count("f_cnt")', UPLINK, None, "model", extra="\"decode_status\" = 'error'"
+                    'count("f_cnt")',
+                    UPLINK,
+                    None,
+                    "model",
+                    # codec_error: the model's codec cannot run at all (#13)
+                    extra="(\"decode_status\" = 'error' OR \"decode_status\" = 'codec_error')",
                 ),
                 alias="$tag_model",
             )
@@ -207,7 +212,7 @@ def network() -> Json:
                 fmt="table",
             )
         ],
-        desc="decoded | lns_decoded | error | no_decoder | no_payload. DE: Status je Modell.",
+        desc="decoded | lns_decoded | lns_normalized | error | codec_error | no_decoder | no_payload. DE: Status je Modell.",
         options=TABLE,
     )
     b.row("Radio — Funk")

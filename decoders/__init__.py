@@ -32,13 +32,16 @@ def decode(
     *,
     registry: DecoderRegistry = NATIVE,
     recv_time: datetime | None = None,
+    decoder: Decoder | None = None,
 ) -> DecodeResult:
     """Decode and normalize one payload. Raises only DecodeError subclasses.
 
     ``recv_time`` (the network server's receive time) reaches decoders that declare
-    ``takes_recv_time = True`` (JavaScript codecs: TS013 ``recvTime``).
+    ``takes_recv_time = True`` (JavaScript codecs: TS013 ``recvTime``). ``decoder``, when
+    given, is the one the caller already found (e.g. per firmware version).
     """
-    decoder = registry.get(model_id)
+    if decoder is None:
+        decoder = registry.get(model_id)
     try:
         if recv_time is not None and getattr(decoder, "takes_recv_time", False):
             decoded = cast(Any, decoder).decode(payload, f_port, variables, recv_time=recv_time)

@@ -44,7 +44,7 @@ from py_mini_racer import JSEvalException, JSOOMException, JSTimeoutException, M
 
 from decoders.base import Decoder, Field, Normalized, normalize_table
 from decoders.common_keys import normalize_common
-from decoders.errors import CodecError
+from decoders.errors import CodecError, CodecUnavailableError
 from decoders.js_mapping import (
     DEFAULT_MEMORY_MB,
     DEFAULT_TIMEOUT_MS,
@@ -53,6 +53,7 @@ from decoders.js_mapping import (
     Interface,
     load_mapping,
 )
+from decoders.normalized import merge, normalize_measurements
 from decoders.registry import NATIVE, DecoderRegistry
 from lorawan_monitor.errors import ConfigError
 
@@ -63,16 +64,50 @@ LOAD_TIMEOUT_S = 1.0
 
 _FUNCTION = {"ts013": "decodeUplink", "chirpstack-v3": "Decode"}
 
-# The harness: the codec source is wrapped in a factory function whose header sits on
-# the source's first line, so V8's line numbers are the file's line numbers.
-_PREFIX = "var __lm_factory = function (exports, module) {"
-_SUFFIX = """
-;return {
-  decodeUplink: typeof decodeUplink === "function" ? decodeUplink : module.exports.decodeUplink,
-  Decode: typeof Decode === "function" ? Decode : module.exports.Decode
+# The codec script: the codec's source inside a factory function whose header sits on
+# the source's first line, so V8's line numbers are the file's line numbers. The line
+# after the source only reads names with ``typeof`` and cannot throw, so no error can
+# ever point past the file's end. Everything else lives in a second script (its own
+# sourceURL), so a harness problem never blames a line of the codec.
+#
+# The Things Stack (goja) and ChirpStack (QuickJS) give a codec no ``module`` and no
+# ``exports``. So by default neither exists here either (``typeof module`` is
+# "undefined", as compiled TypeScript codecs check). Only a codec whose top-level code
+# fails *because* they are missing ("module is not defined") is loaded again with a
+# CommonJS ``module``/``exports`` pair, and its functions may then come from
+# ``module.exports`` -- read defensively, since a codec may have set it to anything.
+_CODEC_PLAIN = "var __lm_factory = function () {"
+_CODEC_CJS = "var __lm_factory = function (exports, module) {"
+_CODEC_END_PLAIN = """
+;return {decodeUplink: typeof decodeUplink === "function" ? decodeUplink : undefined, Decode: typeof Decode === "function" ? Decode : undefined, normalizeUplink: typeof normalizeUplink === "function" ? normalizeUplink : undefined};
 };
+"""
+_CODEC_END_CJS = """
+;return __lm_pick(module, exports, {decodeUplink: typeof decodeUplink === "function" ? decodeUplink : undefined, Decode: typeof Decode === "function" ? Decode : undefined, normalizeUplink: typeof normalizeUplink === "function" ? normalizeUplink : undefined});
 };
-var __lm_fns = function () { var ex = {}; return __lm_factory(ex, {exports: ex}); };
+"""
+HARNESS_URL = "lorawan-monitor-harness.js"
+_HARNESS = """
+var __lm_cjs = false;
+var __lm_pick = function (module, exports, own) {
+  var names = ["decodeUplink", "Decode", "normalizeUplink"], i, n, e;
+  var sources = [module && typeof module === "object" ? module.exports : undefined, exports];
+  for (i = 0; i < names.length; i++) {
+    n = names[i];
+    if (typeof own[n] === "function") { continue; }
+    for (e = 0; e < sources.length; e++) {
+      var src = sources[e];
+      if (src !== null && (typeof src === "object" || typeof src === "function") &&
+          typeof src[n] === "function") { own[n] = src[n]; break; }
+    }
+  }
+  return own;
+};
+var __lm_fns = function () {
+  if (!__lm_cjs) { return __lm_factory(); }
+  var ex = {};
+  return __lm_factory(ex, {exports: ex});
+};
 var __lm_err = function (where, e) {
   var msg;
   if (e instanceof Error) { msg = e.name + ": " + e.message; }
@@ -83,10 +118,11 @@ var __lm_err = function (where, e) {
 var __lm_detect = function () {
   var f = __lm_fns();
   return (typeof f.decodeUplink === "function" ? "ts013 " : "") +
-         (typeof f.Decode === "function" ? "chirpstack-v3" : "");
+         (typeof f.Decode === "function" ? "chirpstack-v3 " : "") +
+         (typeof f.normalizeUplink === "function" ? "normalize" : "");
 };
-var __lm_run = function (iface, input) {
-  var f, r;
+var __lm_run = function (iface, input, normalize) {
+  var f, r, out, n;
   try { f = __lm_fns(); } catch (e) { return __lm_err("the codec's top-level code", e); }
   try {
     if (iface === "ts013") {
@@ -96,19 +132,33 @@ var __lm_run = function (iface, input) {
       r = f.Decode(input.fPort, input.bytes, input.variables);
     }
   } catch (e) { return __lm_err(iface === "ts013" ? "decodeUplink" : "Decode", e); }
+  out = {result: r === undefined ? null : r};
+  if (normalize && typeof f.normalizeUplink === "function" && r && typeof r === "object" &&
+      r.data && typeof r.data === "object" && !(r.errors && r.errors.length)) {
+    // as The Things Stack: normalizeUplink({data}) after a successful decodeUplink;
+    // its failure only costs the normalized payload
+    try {
+      n = f.normalizeUplink({data: JSON.parse(JSON.stringify(r.data))});
+      out.normalized = n === undefined ? null : n;
+    } catch (e) { out.normalize_error = JSON.parse(__lm_err("normalizeUplink", e)); }
+  }
   try {
-    return JSON.stringify({result: r === undefined ? null : r});
+    return JSON.stringify(out);
   } catch (e) {
     return JSON.stringify({error: "returned a value that is not JSON (" + String(e).split("\\n")[0] + ")"});
   }
 };
 """
+#: top-level errors that mean "this codec expects CommonJS module/exports"
+_NEEDS_CJS = re.compile(r"ReferenceError: (module|exports) is not defined")
 
 
 class CodecData(dict[str, Any]):
-    """The codec's ``data`` object; a plain dict plus the codec's own warnings."""
+    """The codec's ``data`` object; a plain dict plus the codec's own warnings and, for a
+    codec with ``normalizeUplink``, its normalized output (repository schema)."""
 
     codec_warnings: tuple[str, ...] = ()
+    normalized: dict[str, Any] | list[Any] | None = None
 
 
 def _describe(value: Any) -> str:
@@ -128,7 +178,7 @@ def _describe(value: Any) -> str:
 class _Isolate:
     """One V8 isolate holding one compiled codec. Not thread-safe; the decoder locks."""
 
-    def __init__(self, script: str, *, memory_mb: int, timeout_s: float) -> None:
+    def __init__(self, script: str, *, memory_mb: int, timeout_s: float, cjs: bool) -> None:
         # Build the isolate in a helper thread: MiniRacer binds to the *running* asyncio
         # loop of the calling thread if there is one, and then cannot enforce timeouts
         # when called from that loop. A thread without a loop gets a private loop.
@@ -137,7 +187,11 @@ class _Isolate:
         limit = memory_mb * 1024 * 1024
         self.mr.set_hard_memory_limit(limit)
         self.mr.set_soft_memory_limit(limit * 3 // 4)
-        self.mr.eval(script, timeout_sec=max(timeout_s, LOAD_TIMEOUT_S))
+        load = max(timeout_s, LOAD_TIMEOUT_S)
+        self.mr.eval(_HARNESS + f"//# sourceURL={HARNESS_URL}\n", timeout_sec=load)
+        self.mr.eval(script, timeout_sec=load)
+        if cjs:
+            self.mr.eval("__lm_cjs = true;", timeout_sec=load)
 
     def close(self) -> None:
         # a call cancelled by a timeout is still reported to mini-racer's loop; a
@@ -174,19 +228,31 @@ class JsCodecDecoder(Decoder):
         self.timeout_ms = timeout_ms
         self.memory_mb = memory_mb
         self._lock = threading.Lock()
-        self._script = f"{_PREFIX}{source}{_SUFFIX}//# sourceURL={filename}\n"
-        self._loc = re.compile(re.escape(filename) + r":(\d+):\d+")
+        self._source = source
+        self._lines = source.count("\n") + 1
+        self._cjs = False
+        self._script = self._codec_script()
+        self._loc = re.compile(r"(?<![\w.-])" + re.escape(filename) + r":(\d+):\d+")
         self._isolate = self._build()
         try:
-            found = str(
-                self._isolate.mr.eval(
-                    "__lm_detect()", timeout_sec=max(self.timeout_s, LOAD_TIMEOUT_S)
-                )
-            )
+            found = self._detect()
+            if self._needs_cjs(found):
+                # written for CommonJS (assigns module.exports without checking): load again
+                # with a module object, as only such a codec needs it
+                self._isolate.close()
+                self._cjs = True
+                self._script = self._codec_script()
+                self._isolate = self._build()
+                found = self._detect()
+            if isinstance(found, JSEvalException):
+                raise found
         except JSEvalException as exc:
             self._isolate.close()
             raise ConfigError(f"{filename}: top-level code failed: {self._js_msg(exc)}") from exc
         available = found.split()
+        #: the codec defines normalizeUplink (TTN Device Repository codecs): decode runs it
+        self.has_normalize = "normalize" in available
+        available = [a for a in available if a != "normalize"]
         if interface is None:
             if not available:
                 self._isolate.close()
@@ -247,19 +313,53 @@ class JsCodecDecoder(Decoder):
 
     # -- engine ----------------------------------------------------------------------
 
+    def _codec_script(self) -> str:
+        head, tail = (_CODEC_CJS, _CODEC_END_CJS) if self._cjs else (_CODEC_PLAIN, _CODEC_END_PLAIN)
+        return f"{head}{self._source}{tail}//# sourceURL={self.filename}\n"
+
+    def _detect(self) -> str | JSEvalException:
+        """The functions the codec defines, or the exception its top-level code raised."""
+        try:
+            return str(
+                self._isolate.mr.eval(
+                    "__lm_detect()", timeout_sec=max(self.timeout_s, LOAD_TIMEOUT_S)
+                )
+            )
+        except JSEvalException as exc:
+            return exc
+
+    def _needs_cjs(self, found: str | JSEvalException) -> bool:
+        return (
+            not self._cjs
+            and isinstance(found, JSEvalException)
+            and bool(_NEEDS_CJS.search(str(found)))
+        )
+
     def _build(self) -> _Isolate:
         try:
-            return _Isolate(self._script, memory_mb=self.memory_mb, timeout_s=self.timeout_s)
+            return _Isolate(
+                self._script, memory_mb=self.memory_mb, timeout_s=self.timeout_s, cjs=self._cjs
+            )
         except JSEvalException as exc:
             raise ConfigError(f"{self.filename}: cannot be compiled: {self._js_msg(exc)}") from exc
 
+    def _codec_line(self, text: str) -> str | None:
+        """The first line of the codec file in a V8 message or stack, if any.
+
+        Only lines that exist in the file count: the harness has its own sourceURL, so a
+        frame outside the codec never blames one of its lines."""
+        for m in self._loc.finditer(text):
+            if 1 <= int(m[1]) <= self._lines:
+                return m[1]
+        return None
+
     def _js_msg(self, exc: BaseException) -> str:
         text = str(exc).strip()
-        m = self._loc.search(text)
+        line = self._codec_line(text)
         first = text.splitlines()[0] if text else type(exc).__name__
         # mini-racer's parse errors read "<file>:3: SyntaxError: ..."
         first = re.sub(r"^" + re.escape(self.filename) + r":\d+:\s*", "", first)
-        return f"{first} at line {m[1]} of {self.filename}" if m else first
+        return f"{first} at line {line} of {self.filename}" if line else first
 
     def close(self) -> None:
         """Free the V8 isolate (also happens when the decoder is garbage collected)."""
@@ -267,7 +367,8 @@ class JsCodecDecoder(Decoder):
             self._isolate.close()
 
     def _call(self, args: str) -> dict[str, Any]:
-        expr = f"__lm_run({json.dumps(self.interface)}, {args})"
+        normalize = "true" if self.has_normalize and self.interface == "ts013" else "false"
+        expr = f"__lm_run({json.dumps(self.interface)}, {args}, {normalize})"
         with self._lock:
             for attempt in (1, 2):
                 try:
@@ -331,19 +432,44 @@ class JsCodecDecoder(Decoder):
             raise CodecError(f"variables cannot be passed to JavaScript ({exc})") from exc
         out = self._call(args)
         if "error" in out:
-            msg = str(out["error"])
-            m = self._loc.search(str(out.get("stack", "")))
-            if m:
-                msg += f" at line {m[1]} of {self.filename}"
-            elif not msg.startswith(self.function):
-                msg = f"{self.function} {msg}"
-            raise CodecError(msg)
+            raise CodecError(self._thrown(out))
         result = out.get("result")
         if self.interface == "chirpstack-v3":
             if not isinstance(result, dict):
                 raise CodecError(f"Decode returned {_describe(result)}, expected an object")
             return CodecData(result)
-        return self._ts013(result)
+        data = self._ts013(result)
+        if "normalize_error" in out:
+            data.codec_warnings += (f"codec: {self._thrown(out['normalize_error'])}",)
+        elif "normalized" in out:
+            self._normalized(data, out["normalized"])
+        return data
+
+    def _thrown(self, out: Mapping[str, Any]) -> str:
+        msg = str(out["error"])
+        line = self._codec_line(str(out.get("stack", "")))
+        if line:
+            return f"{msg} at line {line} of {self.filename}"
+        return msg if msg.startswith(self.function) else f"{self.function} {msg}"
+
+    @staticmethod
+    def _normalized(data: CodecData, result: Any) -> None:
+        """Keep normalizeUplink's ``data`` (one measurement or a list) with the decoded dict."""
+        if not isinstance(result, dict):
+            data.codec_warnings += (f"codec: normalizeUplink returned {_describe(result)}",)
+            return
+        errors = result.get("errors")
+        if errors:
+            shown = "; ".join(map(str, errors)) if isinstance(errors, list) else str(errors)
+            data.codec_warnings += (f"codec: normalizeUplink returned errors: {shown}",)
+            return
+        warnings = result.get("warnings") or []
+        data.codec_warnings += tuple(
+            f"codec: {w}" for w in (warnings if isinstance(warnings, list) else [warnings])
+        )
+        normalized = result.get("data")
+        if isinstance(normalized, dict | list):
+            data.normalized = normalized
 
     def _ts013(self, result: Any) -> CodecData:
         if not isinstance(result, dict):
@@ -369,18 +495,33 @@ class JsCodecDecoder(Decoder):
         return out
 
     def normalize(self, decoded: Mapping[str, Any]) -> Normalized:
-        """Mapped keys by the codec's table; the others by common key names."""
+        """Mapped keys by the codec's table; then the codec's normalizeUplink output
+        (repository schema, :mod:`decoders.normalized`) for quantities the table lacks;
+        then common key names for what is still missing."""
         explicit = normalize_table(decoded, self.fields)
-        readings = list(explicit.readings)
-        warnings = list(getattr(decoded, "codec_warnings", ()))
-        warnings.extend(explicit.warnings)
+        out = Normalized(
+            readings=explicit.readings,
+            warnings=tuple(getattr(decoded, "codec_warnings", ())) + explicit.warnings,
+        )
+        normalized = getattr(decoded, "normalized", None)
+        if normalized is not None:
+            out = merge(out, normalize_measurements(normalized))
         if self.common_keys:
             covered = {f.key.split(".")[0] for f in self.fields}
             rest = {k: v for k, v in decoded.items() if k not in covered}
             common = normalize_common(rest)
-            readings.extend(r for r in common.readings if math.isfinite(r.value))
-            warnings.extend(common.warnings)
-        return Normalized(readings=tuple(readings), warnings=tuple(warnings))
+            finite = Normalized(
+                readings=tuple(r for r in common.readings if math.isfinite(r.value)),
+                warnings=common.warnings,
+            )
+            out = (
+                merge(out, finite)
+                if normalized is not None
+                else Normalized(
+                    readings=out.readings + finite.readings, warnings=out.warnings + finite.warnings
+                )
+            )
+        return out
 
 
 def codec_from_entry(entry: CodecEntry) -> JsCodecDecoder:
@@ -401,11 +542,52 @@ def codec_from_entry(entry: CodecEntry) -> JsCodecDecoder:
     )
 
 
-def load_codecs(folder: Path | str, *, base: DecoderRegistry = NATIVE) -> DecoderRegistry:
+class BrokenCodec(Decoder):
+    """Stands in for a codec that cannot run (did not compile, top-level code threw, the
+    Device Repository could not resolve it): every decode raises
+    :class:`CodecUnavailableError` with the reason, so its devices get decode status
+    ``codec_error`` while every other codec keeps working."""
+
+    kind: ClassVar[str] = "javascript (disabled)"
+    model_ids: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+    @classmethod
+    def create(
+        cls, error: str, *, model_ids: tuple[str, ...] = (), vendor: str = "", name: str = ""
+    ) -> BrokenCodec:
+        """An instance whose listing metadata (class attributes) name the problem."""
+        attrs: dict[str, Any] = {
+            "model_ids": model_ids,
+            "vendor": vendor,
+            "model_name": name or (model_ids[0] if model_ids else ""),
+            "description": f"disabled: {error}",
+        }
+        return cast(BrokenCodec, type(f"BrokenCodec<{name}>", (cls,), attrs)(error))
+
+    def decode(
+        self, payload: bytes, f_port: int, variables: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        raise CodecUnavailableError(f"codec disabled: {self.error}")
+
+    def normalize(self, decoded: Mapping[str, Any]) -> Normalized:
+        """A network server's decoded payload for this model: common key names, as a
+        working codec without a mapping would normalize it."""
+        return normalize_common(decoded)
+
+
+def load_codecs(
+    folder: Path | str, *, base: DecoderRegistry = NATIVE, strict: bool = False
+) -> DecoderRegistry:
     """A copy of ``base`` (the native registry) with the folder's JS codecs added.
 
     A codec may take a native model id only when its mapping says ``override: true``.
-    Raises ConfigError naming the file and the problem.
+    Problems of the mapping file raise ConfigError naming the file and the problem. A
+    codec that does not compile or whose top-level code fails disables that codec only
+    (a :class:`BrokenCodec` takes its model ids, and an ERROR is logged), unless
+    ``strict`` (``LORAWAN_INGEST__CODECS_STRICT``) asks to refuse at start.
     """
     folder = Path(folder)
     entries = load_mapping(folder)
@@ -422,10 +604,38 @@ def load_codecs(folder: Path | str, *, base: DecoderRegistry = NATIVE) -> Decode
                     "native decoder; set 'override: true' to replace it"
                 )
     for entry in entries:
-        decoder = codec_from_entry(entry)
+        decoder: Decoder
+        try:
+            decoder = codec_from_entry(entry)
+        except ConfigError as exc:
+            if strict:
+                raise ConfigError(
+                    f"{exc} (LORAWAN_INGEST__CODECS_STRICT is set: refusing to start)"
+                ) from exc
+            log.error(
+                "CODEC DISABLED: %s (models %s get decode status codec_error until it is "
+                "fixed; set LORAWAN_INGEST__CODECS_STRICT=true to refuse to start instead)",
+                exc,
+                ", ".join(entry.model_ids),
+            )
+            decoder = BrokenCodec.create(
+                str(exc), model_ids=entry.model_ids, vendor=entry.vendor, name=entry.file.name
+            )
         for model_id in entry.model_ids:
             registry.add(model_id, decoder, replace=True)
     return registry
 
 
-__all__ = ["CodecData", "JsCodecDecoder", "codec_from_entry", "load_codecs"]
+def disabled_codecs(registry: DecoderRegistry) -> dict[str, str]:
+    """model id -> reason, for every model whose codec is disabled."""
+    return {m: d.error for m, d in registry.items() if isinstance(d, BrokenCodec)}
+
+
+__all__ = [
+    "BrokenCodec",
+    "CodecData",
+    "JsCodecDecoder",
+    "codec_from_entry",
+    "disabled_codecs",
+    "load_codecs",
+]

@@ -71,6 +71,14 @@ class Quantity(StrEnum):
     LONGITUDE = "longitude"
     ALTITUDE = "altitude"
     TILT = "tilt"
+    # added for the TTN Device Repository's normalized payload (decoders/normalized.py)
+    PH = "ph"
+    SOIL_NITROGEN = "soil_nitrogen"
+    SOIL_PHOSPHORUS = "soil_phosphorus"
+    SOIL_POTASSIUM = "soil_potassium"
+    WATER_LEAK = "water_leak"
+    WATER_METER = "water_meter"
+    CONTACT_OPEN = "contact_open"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -367,6 +375,59 @@ CATALOGUE: dict[Quantity, QuantityInfo] = {
         _q(Q.LONGITUDE, "°", "lon", -180, 180, "Longitude", "Längengrad"),
         _q(Q.ALTITUDE, "m", "m", -1000, 20000, "Altitude", "Höhe", grafana="lengthm"),
         _q(Q.TILT, "°", "deg", -360, 360, "Tilt angle", "Neigung", grafana="degree"),
+        _q(Q.PH, "pH", "/", 0, 14, "pH value", "pH-Wert"),
+        _q(
+            Q.SOIL_NITROGEN,
+            "ppm",
+            "ppm",
+            0,
+            1000000,
+            "Soil nitrogen",
+            "Stickstoff im Boden",
+            grafana="ppm",
+        ),
+        _q(
+            Q.SOIL_PHOSPHORUS,
+            "ppm",
+            "ppm",
+            0,
+            1000000,
+            "Soil phosphorus",
+            "Phosphor im Boden",
+            grafana="ppm",
+        ),
+        _q(
+            Q.SOIL_POTASSIUM,
+            "ppm",
+            "ppm",
+            0,
+            1000000,
+            "Soil potassium",
+            "Kalium im Boden",
+            grafana="ppm",
+        ),
+        _q(Q.WATER_LEAK, "", "/", 0, 1, "Water leak detected", "Wasserleck erkannt", kind="state"),
+        _q(
+            Q.WATER_METER,
+            "L",
+            "l",
+            0,
+            INF,
+            "Water volume (meter reading)",
+            "Wasservolumen (Zählerstand)",
+            kind="cumulative_count",
+            grafana="litre",
+        ),
+        _q(
+            Q.CONTACT_OPEN,
+            "",
+            "/",
+            0,
+            1,
+            "Contact open (1) / closed (0)",
+            "Kontakt offen (1) / geschlossen (0)",
+            kind="state",
+        ),
     )
 }
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TypeVar
 
 from decoders.base import Decoder
@@ -40,7 +40,12 @@ class DecoderRegistry:
             hint = f"; closest known: {', '.join(close)}" if close else ""
             raise UnknownModelError(f"no decoder for model {model_id!r}{hint}") from None
 
-    def find(self, model_id: str | None) -> Decoder | None:
+    def find(
+        self, model_id: str | None, versions: Mapping[str, str] | None = None
+    ) -> Decoder | None:
+        """The decoder of a model, or None. ``versions`` (TTS ``version_ids``:
+        firmware_version, hardware_version, band_id) matter only to registries that pick
+        a codec per version (:class:`decoders.repository.RepositoryRegistry`)."""
         if model_id is None:
             return None
         return self._by_id.get(model_id)
@@ -53,6 +58,10 @@ class DecoderRegistry:
 
     def __iter__(self) -> Iterator[str]:
         return iter(sorted(self._by_id))
+
+    def items_ids(self) -> frozenset[str]:
+        """The ids registered explicitly (a repository registry resolves more on demand)."""
+        return frozenset(self._by_id)
 
     def items(self) -> list[tuple[str, Decoder]]:
         return sorted(self._by_id.items())

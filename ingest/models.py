@@ -79,6 +79,10 @@ class Uplink(_Frozen):
     #: the network server's own decoded payload (TTS decoded_payload / ChirpStack object)
     lns_decoded: dict[str, Any] | None = None
     lns_decode_warnings: tuple[str, ...] = ()
+    #: TTS ``normalized_payload``: measurements in the TTN Device Repository's schema (#13)
+    lns_normalized: tuple[Any, ...] | None = None
+    #: TTS ``version_ids`` besides brand/model: hardware_version, firmware_version, band_id
+    version_ids: dict[str, str] = Field(default_factory=dict)
     simulated: bool = False
     #: payload still encrypted (TTS skip_payload_crypto / ChirpStack joinServerContext)
     encrypted: bool = False

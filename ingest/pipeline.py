@@ -21,7 +21,9 @@ from datetime import datetime
 from typing import Any, Literal
 
 import decoders
-from decoders.base import Reading
+from decoders.base import Normalized, Reading
+from decoders.errors import CodecUnavailableError
+from decoders.normalized import merge, normalize_measurements
 from decoders.quantities import CATALOGUE, Quantity
 from decoders.registry import NATIVE, DecoderRegistry
 from ingest.envelopes import parse
@@ -35,6 +37,7 @@ Outcome = Literal["stored", "ignored", "rejected"]
 #: the plain string of each quantity (``Quantity.x.value`` is a slow descriptor on the hot path)
 _QV: dict[Quantity, str] = {q: q.value for q in Quantity}
 UPLINK_MEASUREMENT = "lorawan_uplink"
+_VERSION_KEYS = frozenset(("firmware_version", "hardware_version", "band_id"))
 LOCATION_MEASUREMENT = "device_location"
 
 
@@ -151,7 +154,9 @@ class Pipeline:
         meta = self.meta_lookup(key)
         model_id = (meta.model_override if meta else None) or up.model_id
         variables: Mapping[str, Any] = (meta.variables if meta and meta.variables else {}) or {}
-        decoder = self.decoders.find(model_id)
+        # TTS version_ids, else ChirpStack device tags of the same names (#13)
+        versions = up.version_ids or {k: v for k, v in up.tags.items() if k in _VERSION_KEYS}
+        decoder = self.decoders.find(model_id, versions)
 
         readings: tuple[Reading, ...] = ()
         warnings: list[str] = []
@@ -174,6 +179,7 @@ class Pipeline:
                     variables,
                     registry=self.decoders,
                     recv_time=up.received_at,
+                    decoder=decoder,
                 )
                 readings, decoded, status = res.readings, res.decoded, "decoded"
                 warnings.extend(res.warnings)
@@ -182,21 +188,17 @@ class Pipeline:
                     warnings.extend(self._compare(model_id, readings, up.lns_decoded))
             except DecodeError as exc:
                 error = str(exc)
-                if up.lns_decoded is not None:
-                    n = decoders.normalize(model_id, up.lns_decoded, registry=self.decoders)
-                    readings, decoded, status, used = (
-                        n.readings,
-                        up.lns_decoded,
-                        "lns_decoded",
-                        "lns",
-                    )
+                if up.lns_decoded is not None or up.lns_normalized is not None:
+                    n, decoded, status, used = self._from_lns(model_id, up)
+                    readings = n.readings
                     warnings.append(f"our decoder failed ({error}); used the network server's")
                     warnings.extend(n.warnings)
                 else:
-                    status, outcome, reason = "error", "rejected", exc.reason
-        elif up.lns_decoded is not None:
-            n = decoders.normalize(model_id, up.lns_decoded, registry=self.decoders)
-            readings, decoded, status, used = n.readings, up.lns_decoded, "lns_decoded", "lns"
+                    status = "codec_error" if isinstance(exc, CodecUnavailableError) else "error"
+                    outcome, reason = "rejected", exc.reason
+        elif up.lns_decoded is not None or up.lns_normalized is not None:
+            n, decoded, status, used = self._from_lns(model_id, up)
+            readings = n.readings
             warnings.extend(n.warnings)
         else:
             status, outcome, reason = "no_decoder", "rejected", "no_decoder"
@@ -308,7 +310,7 @@ class Pipeline:
         snrs = [g.snr for g in up.gateways if g.snr is not None]
         fields = [
             ("airtime", r.airtime),
-            ("decode_ok", 1.0 if status in ("decoded", "lns_decoded") else 0.0),
+            ("decode_ok", 1.0 if status in ("decoded", "lns_decoded", "lns_normalized") else 0.0),
             ("f_cnt", up.f_cnt),
             ("f_port", up.f_port),
             ("frequency", r.frequency),
@@ -324,6 +326,31 @@ class Pipeline:
             if head
             else f"{UPLINK_MEASUREMENT} {body} {t_ns}"
         )
+
+    def _from_lns(
+        self, model_id: str | None, up: Uplink
+    ) -> tuple[Normalized, dict[str, Any], DecodeStatus, str]:
+        """Readings from what the network server decoded (#13).
+
+        TTS ``normalized_payload`` (the Device Repository's schema, fixed units) wins;
+        ``decoded_payload`` adds the quantities the normalized payload lacks, as before.
+        """
+        from_decoded = (
+            decoders.normalize(model_id, up.lns_decoded, registry=self.decoders)
+            if up.lns_decoded is not None
+            else None
+        )
+        if up.lns_normalized is None:
+            assert from_decoded is not None and up.lns_decoded is not None
+            return from_decoded, up.lns_decoded, "lns_decoded", "lns"
+        n = normalize_measurements(up.lns_normalized)
+        if from_decoded is not None:
+            n = merge(n, from_decoded)
+        # both kept, under TTS's own names, so that a re-decode finds them again
+        decoded: dict[str, Any] = {"normalized_payload": list(up.lns_normalized)}
+        if up.lns_decoded is not None:
+            decoded["decoded_payload"] = dict(up.lns_decoded)
+        return n, decoded, "lns_normalized", "lns:normalized"
 
     @staticmethod
     def _validate(readings: tuple[Reading, ...], warnings: list[str]) -> tuple[Reading, ...]:

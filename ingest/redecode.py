@@ -27,7 +27,6 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
 from decoders.registry import NATIVE, DecoderRegistry
 from ingest.models import Gateway, Source, Uplink
@@ -69,6 +68,12 @@ def uplink_from_journal(entry: JournalEntry, device: DeviceStatus) -> Uplink:
         for g in entry.gateways
     )
     lns = dict(entry.decoded) if entry.status == "lns_decoded" and entry.decoded else None
+    normalized = None
+    if entry.status == "lns_normalized" and entry.decoded:  # pipeline._from_lns keeps both
+        inner = entry.decoded.get("decoded_payload")
+        lns = dict(inner) if isinstance(inner, dict) else None
+        listed = entry.decoded.get("normalized_payload")
+        normalized = tuple(listed) if isinstance(listed, list) else None
     return Uplink(
         source=source,
         uplink_id=entry.uplink_id,
@@ -82,6 +87,7 @@ def uplink_from_journal(entry: JournalEntry, device: DeviceStatus) -> Uplink:
         gateways=gateways,
         model_id=entry.model_id,
         lns_decoded=lns,
+        lns_normalized=normalized,
     )
 
 
@@ -160,7 +166,7 @@ class _Tally:
 
     def count(self, e: JournalEntry, rec: UplinkRecord, n_points: int) -> None:
         self.uplinks += 1
-        ok: Sequence[Literal["decoded", "lns_decoded"]] = ("decoded", "lns_decoded")
+        ok: Sequence[str] = ("decoded", "lns_decoded", "lns_normalized")
         if rec.status in ok:
             self.decoded += 1
         else:

@@ -319,7 +319,7 @@ class IngestService:
         errors = Counter(
             r.model_id or "unknown"
             for r in results
-            if r.record is not None and r.record.status == "error"
+            if r.record is not None and r.record.status in ("error", "codec_error")
         )
         for model, n in errors.items():
             m.DECODE_ERRORS.labels(model=model).inc(n)

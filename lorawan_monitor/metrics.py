@@ -18,6 +18,11 @@ MESSAGES = Counter(
     ["outcome", "reason"],
 )
 DECODE_ERRORS = Counter("lorawan_decode_errors_total", "Decode errors by model", ["model"])
+CODECS_DISABLED = Gauge(
+    "lorawan_codecs_disabled",
+    "Model ids whose JavaScript codec is disabled because it does not load (decode status "
+    "codec_error)",
+)
 POINTS_WRITTEN = Counter(
     "lorawan_points_written_total", "Points confirmed by the time-series store"
 )

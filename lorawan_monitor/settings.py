@@ -184,6 +184,12 @@ class IngestSettings(BaseModel):
     devices_file: Path | None = None
     #: folder of JavaScript codecs (TTS / ChirpStack style) and their mapping file
     codecs_dir: Path | None = None
+    #: refuse to start when a codec of the codecs folder does not load (default: that
+    #: codec is disabled, its devices get decode status codec_error)
+    codecs_strict: bool = False
+    #: local checkout of TheThingsNetwork/lorawan-devices used as a codec source for
+    #: models without a native decoder (never shipped or downloaded)
+    device_repository: Path | None = None
     #: drop TTS uplinks marked ``simulated`` (sent from the Console)
     drop_simulated: bool = False
     #: site tag for devices without one

@@ -99,12 +99,22 @@ def _first_line(exc: BaseException) -> str:
 
 
 def build_decoders(settings: Settings) -> DecoderRegistry:
-    """Native decoders, plus the JavaScript codecs of ``LORAWAN_INGEST__CODECS_DIR``."""
-    if settings.ingest.codecs_dir is None:
-        return NATIVE
-    from decoders.js import load_codecs
+    """Native decoders, plus the JavaScript codecs of ``LORAWAN_INGEST__CODECS_DIR``, plus
+    the Device Repository checkout of ``LORAWAN_INGEST__DEVICE_REPOSITORY`` (lazily)."""
+    registry = NATIVE
+    if settings.ingest.codecs_dir is not None:
+        from decoders.js import disabled_codecs, load_codecs
 
-    return load_codecs(settings.ingest.codecs_dir)
+        registry = load_codecs(settings.ingest.codecs_dir, strict=settings.ingest.codecs_strict)
+        from lorawan_monitor import metrics
+
+        metrics.CODECS_DISABLED.set(len(disabled_codecs(registry)))
+    if settings.ingest.device_repository is not None:
+        from decoders.repository import with_repository
+
+        registry = with_repository(registry, settings.ingest.device_repository)
+        log.info("Device Repository codecs from %s", settings.ingest.device_repository)
+    return registry
 
 
 def import_devices_file(settings: Settings, registry: Registry) -> int:

@@ -403,10 +403,13 @@ class SqlRegistry:
             conds.append(devices.c.site == site)
         if overdue_at is not None:
             conds.append(devices.c.overdue_after < overdue_at)
+        failing = ("error", "codec_error")  # codec_error: the model's codec cannot run (#13)
         if decode_errors is True:
-            conds.append(devices.c.last_status == "error")
+            conds.append(devices.c.last_status.in_(failing))
         elif decode_errors is False:
-            conds.append(or_(devices.c.last_status.is_(None), devices.c.last_status != "error"))
+            conds.append(
+                or_(devices.c.last_status.is_(None), devices.c.last_status.not_in(failing))
+            )
         if search:
             pat = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             cols = ("device_key", "device_id", "name", "device_name", "site", "notes")

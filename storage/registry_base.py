@@ -19,6 +19,8 @@ from typing import Any, Literal, Protocol
 DecodeStatus = Literal[
     "decoded",  # our native / JS decoder decoded it
     "lns_decoded",  # no decoder of ours; the network server's decoded payload was used
+    "lns_normalized",  # no decoder of ours; TTS normalized_payload (repository schema) used
+    "codec_error",  # the model's codec cannot run (broken file, repository resolution failed)
     "error",  # decoding failed (our decoder, or the network server reported a codec error)
     "no_decoder",  # neither a decoder nor a network-server decoded payload
     "no_payload",  # f_port 0 / MAC-only / encrypted: nothing to decode

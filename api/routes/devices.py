@@ -87,7 +87,7 @@ def traffic_light(d: DeviceStatus, now: datetime) -> TrafficLight:
         return "never_seen"
     if d.overdue(now):
         return "overdue"
-    if d.last_status == "error":
+    if d.last_status in ("error", "codec_error"):
         return "decode_error"
     if d.last_status == "no_decoder":
         return "no_decoder"

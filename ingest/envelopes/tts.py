@@ -136,6 +136,18 @@ def _uplink(msg: JsonObj, app: str, tenant: str | None, device: str) -> Uplink:
         warnings = um.get("decoded_payload_warnings")
         if warnings:
             fields["lns_decode_warnings"] = warnings
+    normalized = um.get("normalized_payload")
+    if normalized is not None:
+        # kept as sent: entries that are not measurement objects become decode
+        # warnings (decoders.normalized), not a rejected uplink
+        fields["lns_normalized"] = tuple(normalized if type(normalized) is list else [normalized])
+    versions = {
+        k: v
+        for k in ("hardware_version", "firmware_version", "band_id")
+        if type(v := version.get(k)) is str and v
+    }
+    if versions:
+        fields["version_ids"] = versions
     attributes = um.get("attributes")
     if attributes:
         fields["tags"] = attributes

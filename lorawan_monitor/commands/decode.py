@@ -5,6 +5,10 @@ Prints one JSON object::
     {"model", "f_port", "decoded", "readings": [{"quantity", "value", "unit", "sensor"}],
      "warnings", "error"}
 
+plus ``"normalized"`` when the codec has a ``normalizeUplink``. ``--repository`` (or
+``LORAWAN_INGEST__DEVICE_REPOSITORY``) makes every Device Repository model decodable;
+``--firmware`` / ``--band`` pick its codec as an uplink's ``version_ids`` would.
+
 Exit codes: 0 decoded, 1 decode error (the JSON is still printed, with ``error``),
 2 bad usage (bad hex, bad ``--variables``, unknown model: the message lists the
 closest known ids).
@@ -55,6 +59,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="folder of JavaScript codecs with codecs.yaml (default: LORAWAN_INGEST__CODECS_DIR)",
     )
     p.add_argument(
+        "--repository",
+        type=Path,
+        default=None,
+        help="local checkout of TheThingsNetwork/lorawan-devices "
+        "(default: LORAWAN_INGEST__DEVICE_REPOSITORY)",
+    )
+    p.add_argument("--firmware", default=None, help="firmware version (Device Repository codecs)")
+    p.add_argument("--band", default=None, help="band, e.g. EU_863_870 (Device Repository codecs)")
+    p.add_argument(
         "--variables",
         default=None,
         help="device variables as a JSON object, e.g. '{\"mount_height_mm\": 2000}'",
@@ -67,17 +80,25 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(func=run)
 
 
-def registry_for(codecs: Path | None) -> DecoderRegistry:
-    """The native registry, plus the JS codecs of ``codecs`` or of the settings' folder."""
-    if codecs is None:
+def registry_for(codecs: Path | None, repository: Path | None = None) -> DecoderRegistry:
+    """The native registry, plus the JS codecs of ``codecs`` (default: the settings'
+    folder), plus the Device Repository checkout ``repository`` (default: the setting)."""
+    if codecs is None or repository is None:
         from lorawan_monitor.settings import load_settings
 
-        codecs = load_settings().ingest.codecs_dir
-    if codecs is None:
-        return NATIVE
-    from decoders.js import load_codecs
+        ingest = load_settings().ingest
+        codecs = codecs or ingest.codecs_dir
+        repository = repository or ingest.device_repository
+    registry = NATIVE
+    if codecs is not None:
+        from decoders.js import load_codecs
 
-    return load_codecs(codecs)
+        registry = load_codecs(codecs)
+    if repository is not None:
+        from decoders.repository import with_repository
+
+        registry = with_repository(registry, repository)
+    return registry
 
 
 def _usage(message: str) -> int:
@@ -126,8 +147,10 @@ def run(args: argparse.Namespace) -> int:
         except ValueError:
             return _usage(f"--recv-time is not an ISO 8601 time: {args.recv_time!r}")
 
-    registry = registry_for(args.codecs)
-    if args.model not in registry:
+    registry = registry_for(args.codecs, args.repository)
+    versions = {k: v for k, v in (("firmware_version", args.firmware), ("band_id", args.band)) if v}
+    decoder = registry.find(args.model, versions)
+    if decoder is None:
         close = registry.closest(args.model)
         hint = f"; closest known: {', '.join(close)}" if close else ""
         return _usage(
@@ -146,7 +169,13 @@ def run(args: argparse.Namespace) -> int:
     code = 0
     try:
         result = decode(
-            args.model, payload, args.fport, variables, registry=registry, recv_time=recv_time
+            args.model,
+            payload,
+            args.fport,
+            variables,
+            registry=registry,
+            recv_time=recv_time,
+            decoder=decoder,
         )
     except DecodeError as exc:
         out["error"] = str(exc)
@@ -154,6 +183,9 @@ def run(args: argparse.Namespace) -> int:
         code = 1
     else:
         out["decoded"] = dict(result.decoded)
+        normalized = getattr(result.decoded, "normalized", None)
+        if normalized is not None:  # the codec's normalizeUplink output (repository schema)
+            out["normalized"] = normalized
         out["readings"] = [
             {
                 "quantity": r.quantity.value,

@@ -33,6 +33,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default=None,
         help="folder of JavaScript codecs with codecs.yaml (default: LORAWAN_INGEST__CODECS_DIR)",
     )
+    p.add_argument(
+        "--repository",
+        type=Path,
+        default=None,
+        help="also list what resolves in this checkout of TheThingsNetwork/lorawan-devices "
+        "(default: LORAWAN_INGEST__DEVICE_REPOSITORY)",
+    )
     p.set_defaults(func=run)
 
 
@@ -77,11 +84,58 @@ def _table(infos: list[DecoderInfo]) -> str:
         lines.append(f"{i.model_id:<{id_w}}  {i.category:<11}  {ports(i):<14}  {i.kind}")
         text = f"{i.vendor} {i.model_name}: " + (", ".join(i.quantities) or "-")
         lines += textwrap.wrap(text, WIDTH, initial_indent="    ", subsequent_indent="      ")
+        if i.kind.startswith(("repository", "javascript (")) and i.description:
+            lines += textwrap.wrap(
+                i.description, WIDTH, initial_indent="      ", subsequent_indent="      "
+            )
     return "\n".join(lines) + "\n"
 
 
+def repository_infos(registry: DecoderRegistry) -> list[DecoderInfo]:
+    """One row per Device Repository model without a native or codecs-folder decoder:
+    how it resolves (codec file, firmware, band) or why it does not. Nothing compiled."""
+    from decoders.repository import RepositoryRegistry, ResolutionError
+
+    if not isinstance(registry, RepositoryRegistry):
+        return []
+    rows = []
+    for model_id in registry.repository.model_ids():
+        if model_id in registry.items_ids():
+            continue
+        try:
+            found = registry.resolve(model_id)
+        except ResolutionError as exc:
+            kind, text, vendor, name = "repository (unresolved)", str(exc), "", ""
+        else:
+            if found is None:
+                continue
+            vendor, name = found.vendor_name, found.model_name
+            if found.js_file is None:
+                kind, text = "repository (no codec)", f"profile {found.profile}: no codec"
+            else:
+                kind = "repository"
+                text = (
+                    f"{found.js_file.name} (codec {found.codec_id}, firmware {found.firmware}, "
+                    f"{found.band})" + "".join(f"; {n}" for n in found.notes)
+                )
+        rows.append(
+            DecoderInfo(
+                model_id=model_id,
+                vendor=vendor,
+                model_name=name,
+                category="",
+                ports=(),
+                quantities=(),
+                kind=kind,
+                description=text,
+            )
+        )
+    return rows
+
+
 def run(args: argparse.Namespace) -> int:
-    infos = describe_all(registry_for(args.codecs))
+    registry = registry_for(args.codecs, args.repository)
+    infos = describe_all(registry) + repository_infos(registry)
     if args.json:
         data = [
             {

@@ -1,7 +1,7 @@
 """Parametric PCR2 radar people counters: ``parametric/pcr2``, ``pcr2-id``, ``pcr2-od``, ``pcr2-ods``.
 
 All four ids use the same codec (TTN Device Repository ``vendor/parametric/pcr2-codec.yaml``
--> ``pcr2-decoder.js``; ``pcr2`` is the id of older repository versions). Frames:
+-> ``pcr2.js``, formerly ``pcr2-decoder.js``; ``pcr2`` is the id of older repository versions). Frames:
 
 * port 14, application payload
   - ``0A ..`` Elsys-style TLV: 0x01 CPU temperature (s16 / 10, floored), 0x0A LTR (u16),
@@ -11,6 +11,10 @@ All four ids use the same codec (TTN Device Repository ``vendor/parametric/pcr2-
   - ``BE 01 04`` extended V4, 17 bytes: as V3 but SBX_BATT is u16 (mV)
   - ``00 66`` Cayenne LPP mode: the vendor codec returns ``{}``; we refuse it with a hint
 * port 190, configuration: V2 (14 bytes, no header), V3 (20), V4 (31), V5 (34), V6 (35).
+  Key names follow the vendor's codec per version: V2-V4 ``FirmwareVersion`` /
+  ``OperatingMode``, V5 ``Firmware`` / ``OperationMode``. V6 is not in the current
+  ``pcr2.js`` (which returns ``{}`` for 35 bytes); we decode it as V5 plus
+  ``RadarChannel``, from the layout of the earlier ``pcr2-decoder.js``.
 
 Normalization: LTR/RTL (counts since the previous uplink) -> people_in/people_out,
 LTR_SUM/RTL_SUM (since power-up) -> people_in_total/people_out_total, TEMP ->
@@ -93,8 +97,8 @@ def _config(b: bytes) -> dict[str, Any]:
     if n == 14:
         return {
             "DeviceType": b[0],
-            "Firmware": _version(b, 1),
-            "OperationMode": b[4],
+            "FirmwareVersion": _version(b, 1),
+            "OperatingMode": b[4],
             "PayloadType": b[5],
             "UplinkType": b[6],
             "UplinkInterval": _u16(b, 7),
@@ -112,9 +116,10 @@ def _config(b: bytes) -> dict[str, Any]:
         raise DecodeError(f"PCR2 configuration payload V{v} should start with BE 01 0{v}")
     out: dict[str, Any] = {
         "DeviceType": b[3],
-        "Firmware": _version(b, 4),
-        # the vendor codec spells it OperatingMode in V3 only
-        ("OperatingMode" if v == 3 else "OperationMode"): b[7],
+        # the vendor codec names these FirmwareVersion / OperatingMode up to V4 and
+        # Firmware / OperationMode from V5 on (pcr2.js, decode_v2..v5_config_payload)
+        ("FirmwareVersion" if v <= 4 else "Firmware"): _version(b, 4),
+        ("OperatingMode" if v <= 4 else "OperationMode"): b[7],
         "PayloadType": b[8],
         "DeviceClass": b[9],
         "UplinkType": b[10],

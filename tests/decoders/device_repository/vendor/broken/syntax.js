@@ -1,0 +1,4 @@
+// fixture codec with a syntax error on line 3
+function decodeUplink(input) {
+  return {data: {}
+}
