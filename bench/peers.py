@@ -150,6 +150,8 @@ class Env:
     mq: Mosquitto
     ix: Influxd
     tmp: Path
+    profile: Path | None = None
+    py_spy: str = "py-spy"
 
 
 def _log(env: Env, name: str) -> int:
@@ -209,6 +211,10 @@ def _start_lm(e: Env, run_id: str, db: str, workers: int) -> subprocess.Popen[by
     cmd = [sys.executable, "-m", "lorawan_monitor.cli", "ingest"]
     if workers > 1:
         cmd += ["--workers", str(workers)]
+    if e.profile is not None:  # sampled on-CPU stacks per thread (figures then not quoted)
+        out = e.profile / f"lm{workers}-{run_id}.txt"
+        cmd = [e.py_spy, "record", "--format", "raw", "--rate", "200", "--threads",
+               "--subprocesses", "--nonblocking", "-o", str(out), "--", *cmd]  # fmt: skip
     return _popen(cmd, env, _log(e, f"lm{workers}-{run_id}"))
 
 
@@ -329,18 +335,21 @@ def _fmt(r: Run) -> str:
 def summary(runs: list[Run]) -> Iterator[str]:
     names = list(dict.fromkeys(r.consumer for r in runs))
     yield "consumer         uplinks/s median (min-max)   ratio to Node-RED per round    " \
-          "peak RSS MB     CPU us/uplink  lost"  # fmt: skip
+          "peak RSS MB     CPU us/uplink (x Node-RED's)  lost"  # fmt: skip
     for n in names:
         rs = [r for r in runs if r.consumer == n]
         rate = [r.uplinks_per_s for r in rs]
         ratios = [r.ratio_to_node_red for r in rs if r.ratio_to_node_red is not None]
         rss = [r.peak_rss_mb for r in rs]
         cpu = [r.cpu_us_per_uplink for r in rs]
+        nr_cpu = statistics.median(
+            [r.cpu_us_per_uplink for r in runs if r.consumer == "node-red"] or [float("nan")]
+        )
         yield (
             f"{n:<15} {statistics.median(rate):>8,.0f} ({min(rate):,.0f}-{max(rate):,.0f})"
             f"   {' '.join(f'{x:.2f}' for x in ratios) or '-':<30}"
             f" {min(rss):.0f}-{max(rss):.0f}"
-            f"        {min(cpu):.0f}-{max(cpu):.0f}"
+            f"        {min(cpu):.0f}-{max(cpu):.0f} ({statistics.median(cpu) / nr_cpu:.2f}x)"
             f"       {sum(r.lost for r in rs)}"
         )
 
@@ -355,6 +364,12 @@ def main() -> int:
     ap.add_argument("--only", default=",".join(CONSUMERS), help="comma-separated consumers")
     ap.add_argument("--stall", type=float, default=30, help="give up after N s without progress")
     ap.add_argument("--json", type=Path, help="also write every run here")
+    ap.add_argument(
+        "--profile",
+        type=Path,
+        help="record the lorawan-monitor runs with py-spy into this folder (collapsed stacks)",
+    )
+    ap.add_argument("--py-spy", default="py-spy", help="the py-spy executable for --profile")
     args = ap.parse_args()
     names = [n for n in args.only.split(",") if n]
     if unknown := set(names) - set(CONSUMERS):
@@ -374,7 +389,9 @@ def main() -> int:
         mq = stack.enter_context(running_mosquitto())
         ix = stack.enter_context(running_influxd())
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lm-peers-")))
-        e = Env(mq, ix, tmp)
+        e = Env(mq, ix, tmp, args.profile, args.py_spy)
+        if args.profile is not None:
+            args.profile.mkdir(parents=True, exist_ok=True)
         for rnd in range(1, args.rounds + 1):
             this: list[Run] = []
             for name in names:
