@@ -211,10 +211,6 @@ def _start_lm(e: Env, run_id: str, db: str, workers: int) -> subprocess.Popen[by
     cmd = [sys.executable, "-m", "lorawan_monitor.cli", "ingest"]
     if workers > 1:
         cmd += ["--workers", str(workers)]
-    if e.profile is not None:  # sampled on-CPU stacks per thread (figures then not quoted)
-        out = e.profile / f"lm{workers}-{run_id}.txt"
-        cmd = [e.py_spy, "record", "--format", "raw", "--rate", "200", "--threads",
-               "--subprocesses", "--nonblocking", "-o", str(out), "--", *cmd]  # fmt: skip
     return _popen(cmd, env, _log(e, f"lm{workers}-{run_id}"))
 
 
@@ -251,6 +247,19 @@ class Run:
     ratio_to_node_red: float | None = None
 
 
+def _profile(e: Env, pid: int, name: str) -> subprocess.Popen[bytes] | None:
+    """py-spy on a consumer's processes for the timed window only: sampled stacks per thread,
+    collapsed (the run's figures then include py-spy's cost and are not to be quoted)."""
+    if e.profile is None:
+        return None
+    out = e.profile / f"{name}.txt"
+    cmd = [e.py_spy, "record", "--pid", str(pid), "--subprocesses", "--threads", "--format",
+           "raw", "--rate", "200", "--nonblocking", "-o", str(out)]  # fmt: skip
+    spy = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # attached before the first publish
+    return spy
+
+
 def _count(ix: Influxd, db: str) -> int:
     res = ix.query('SELECT count("f_cnt") FROM "lorawan_uplink"', db=db)
     series = res["results"][0].get("series", [])
@@ -285,6 +294,7 @@ def one_run(
         broker = [p for p in (e.mq.proc, e.ix.proc) if p is not None]
         ours0 = sum(cpu_seconds(p) for p in pids) + sum(cpu_seconds(p.pid) for p in broker)
         cpu0 = sum(cpu_seconds(p) for p in pids)
+        spy = _profile(e, proc.pid, f"{name}-{run_id}") if name.startswith("lm") else None
         busy0, self0 = machine_busy_seconds(), time.process_time()
         start = time.perf_counter()
         publish_all("127.0.0.1", e.mq.port, messages, client_id=f"pub-{run_id}")
@@ -301,6 +311,9 @@ def one_run(
         ours = sum(cpu_seconds(p) for p in pids) + sum(cpu_seconds(p.pid) for p in broker) - ours0
         other = machine_busy_seconds() - busy0 - ours - (time.process_time() - self0)
         rss_each = tuple(round(peak_rss_mb(p)) for p in pids)
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT
+            spy.wait(60)
     finally:
         stop_tree(proc)
         with contextlib.suppress(Exception):
