@@ -303,13 +303,13 @@ class MqttTransport:
         #: called after every successful (re)connect with "this is a reconnect"
         self._on_connect_cb = on_connect
         self.v5 = settings.protocol_version() == 5
+        problem = fast_path_problem()
         if client_factory is None:
-            problem = fast_path_problem()
             if problem is not None:
                 _warn_once(problem)
             client_factory = mqtt.Client if problem is not None else BufferedClient
         #: batched PUBACKs through paho's out-queue: only on a client with the tested internals
-        self.fast_acks = _builds_buffered(client_factory) and fast_path_problem() is None
+        self.fast_acks = _builds_buffered(client_factory) and problem is None
         self._lean = False
         self.client = client_factory(
             CallbackAPIVersion.VERSION2,
