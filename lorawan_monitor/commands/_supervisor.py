@@ -51,7 +51,9 @@ def supervise(spec: dict[str, Any]) -> int:
         if p.poll() is None:
             p.terminate()
     codes = [p.wait(60) for p in procs]
-    return 0 if stop.is_set() and all(c == 0 for c in codes) else 1
+    # a worker still starting when the stop came has no handler yet: SIGTERM ended it, cleanly
+    clean = (0, -signal.SIGTERM)
+    return 0 if stop.is_set() and all(c in clean for c in codes) else 1
 
 
 def main(argv: list[str]) -> int:
