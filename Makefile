@@ -8,13 +8,14 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := mosquitto influxdb chromium postgresql docker-compose
 UV := python3 -m uv
 
-.PHONY: help deps deps-system venv test test-fast lint format bench demo clean
+.PHONY: help deps deps-system venv test test-fast lint format bench bench-peers demo clean
 
 help:
 	@echo "make test     install system + Python dependencies, run the whole test suite"
 	@echo "make lint     ruff + mypy"
 	@echo "make demo     run the whole service on embedded defaults"
 	@echo "make bench    run the benchmarks in bench/"
+	@echo "make bench-peers  lorawan-monitor side by side with Node-RED (needs node + npm)"
 
 deps: deps-system venv
 
@@ -59,6 +60,18 @@ bench: deps
 	$(PY) bench/decoders.py
 	$(PY) bench/e2e_ingest.py --count 60000 --mode live --fast-publisher
 	$(PY) bench/e2e_ingest.py --count 60000 --mode live --fast-publisher --workers 2
+
+# Node-RED for the side-by-side bench (#19): npm installs it into bench/.node-red (gitignored),
+# only here, never for the tests.
+NODE_RED_VERSION := 4.1.15
+NODE_RED_INFLUXDB_VERSION := 0.7.0
+bench-peers: deps
+	@command -v node >/dev/null && command -v npm >/dev/null || \
+	  { echo "bench-peers needs node (>= 18) and npm, e.g. apt-get install nodejs npm"; exit 1; }
+	@test -f bench/.node-red/node_modules/node-red/red.js || { mkdir -p bench/.node-red && \
+	  npm install --prefix bench/.node-red --no-audit --no-fund --loglevel=error \
+	    node-red@$(NODE_RED_VERSION) node-red-contrib-influxdb@$(NODE_RED_INFLUXDB_VERSION); }
+	$(PY) bench/peers.py --rounds 3
 
 demo: venv
 	$(VENV)/bin/lorawan-monitor demo

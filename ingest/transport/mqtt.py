@@ -5,10 +5,20 @@ inject another. Messages are acknowledged only when the caller says so
 (``ack``), i.e. after they are in the durable buffer, where the session allows it
 (QoS 1, persistent session). The Things Stack's MQTT server speaks MQTT 3.1.1 and
 publishes with QoS 0 only: there, acknowledging changes nothing (see docs).
+
+The fast path (:class:`BufferedClient`, batched PUBACKs, :class:`_LeanProperties`) uses
+paho 2.2's private internals. They are checked at start (presence and signatures,
+:func:`fast_path_problem`); when they differ, the transport runs on plain paho and its
+public ``ack`` with one warning: slower, same delivery (tests/integration/
+test_paho_fallback.py). The MQTT 5 property swap lasts only while a transport runs.
+Replacing paho was considered (#19) and not done: aiomqtt wraps paho (the same
+internals); gmqtt and amqtt's client would first have to be proven on websockets, shared
+subscriptions and a PUBACK sent only after the buffer commit.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import socket
 import ssl
@@ -18,6 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
+import paho.mqtt
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
@@ -115,20 +126,130 @@ class _LeanProperties(Properties):
         return super().unpack(buffer)  # type: ignore[no-untyped-call,no-any-return]
 
 
+_lean_lock = threading.Lock()
+_lean_users = 0
+
+
 def install_lean_publish_properties() -> bool:
     """Let paho decode received MQTT 5 properties with :class:`_LeanProperties`.
 
-    Only where paho's layout is the one measured (2.x: ``paho.mqtt._packet.Properties``
-    is paho's ``Properties``); otherwise nothing changes. True when in place."""
+    Only where paho's layout is the one measured (:func:`lean_properties_problem` is
+    None); otherwise nothing changes. The swap is process-wide (paho decodes packets in
+    a module function), so it is counted: every True must be paired with
+    :func:`release_lean_publish_properties`, and the last release puts paho's own class
+    back. True when in place."""
+    global _lean_users
+    if lean_properties_problem() is not None:
+        return False
+    from paho.mqtt import _packet
+
+    with _lean_lock:
+        current = vars(_packet).get("Properties")
+        if current is Properties:
+            vars(_packet)["Properties"] = _LeanProperties
+        elif current is not _LeanProperties:
+            return False  # someone else's class: leave it alone
+        _lean_users += 1
+    return True
+
+
+def release_lean_publish_properties() -> None:
+    """Undo one :func:`install_lean_publish_properties`; the last one restores paho's class."""
+    global _lean_users
+    from paho.mqtt import _packet
+
+    with _lean_lock:
+        if _lean_users == 0:
+            return
+        _lean_users -= 1
+        if _lean_users == 0 and vars(_packet).get("Properties") is _LeanProperties:
+            vars(_packet)["Properties"] = Properties
+
+
+# -- guard: the paho internals the fast path relies on -----------------------------------
+#
+# The fast path uses private parts of paho 2.2 (pinned in pyproject.toml). A paho release
+# may change them without notice; then the transport uses plain paho and its public API
+# (slower, same delivery) and says so once. Each entry: where, the parameter names
+# expected, and names the code must (or must not) use.
+
+_FAST_PATH_EXPECTED: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("_create_socket", ("self",)),
+    ("loop_read", ("self", "max_packets")),
+    ("_sock_recv", ("self", "bufsize")),
+    ("_packet_queue", ("self", "command", "packet", "mid", "qos", "info")),
+)
+
+
+def _params(obj: object) -> tuple[str, ...] | None:
+    try:
+        return tuple(inspect.signature(obj).parameters)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def _code_names(obj: object) -> tuple[str, ...]:
+    code = getattr(obj, "__code__", None)
+    return tuple(code.co_names) if code is not None else ()
+
+
+def fast_path_problem(client_cls: type[mqtt.Client] = mqtt.Client) -> str | None:
+    """None when ``client_cls`` has the internals :class:`BufferedClient` and the batched
+    PUBACKs were written against; otherwise what differs (for the one warning)."""
+    for name, expected in _FAST_PATH_EXPECTED:
+        attr = inspect.getattr_static(client_cls, name, None)
+        if attr is None or not callable(attr):
+            return f"paho.mqtt.client.Client.{name} is missing"
+        got = _params(attr)
+        if got != expected:
+            return f"paho.mqtt.client.Client.{name}{got} is not {name}{expected}"
+    # the socket paho reads from is self._sock, read only through its recv()
+    if "_sock" not in _code_names(inspect.getattr_static(client_cls, "__init__")):
+        return "paho.mqtt.client.Client no longer keeps its socket in _sock"
+    reads = set(_code_names(inspect.getattr_static(client_cls, "_sock_recv")))
+    if "recv" not in reads or reads & {"recv_into", "read", "recvmsg", "makefile"}:
+        return "paho.mqtt.client.Client._sock_recv reads the socket differently"
+    return None
+
+
+def lean_properties_problem() -> str | None:
+    """None when paho decodes MQTT 5 properties the way :class:`_LeanProperties` expects."""
     try:
         from paho.mqtt import _packet
-    except ImportError:  # pragma: no cover - another paho layout
-        return False
-    current = getattr(_packet, "Properties", None)
-    if current is Properties:
-        vars(_packet)["Properties"] = _LeanProperties
-        return True
-    return current is _LeanProperties
+    except ImportError:
+        return "paho.mqtt._packet is missing"
+    current = vars(_packet).get("Properties")
+    if current is not Properties and current is not _LeanProperties:
+        return "paho.mqtt._packet.Properties is not paho.mqtt.properties.Properties"
+    if _params(Properties.__init__) != ("self", "packetType"):
+        return "paho.mqtt.properties.Properties.__init__ has another signature"
+    if _params(Properties.unpack) != ("self", "buffer"):
+        return "paho.mqtt.properties.Properties.unpack has another signature"
+    probe = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    if not all(hasattr(probe, a) for a in ("packetType", "types", "names", "properties")):
+        return "paho.mqtt.properties.Properties keeps its tables under other names"
+    return None
+
+
+_warned: set[str] = set()
+
+
+_PLAIN = "uses plain paho and acknowledges one message at a time"
+_NO_LEAN = "decodes MQTT 5 properties with paho's own code"
+
+
+def _warn_once(what: str, consequence: str = _PLAIN) -> None:
+    """One warning per process and kind: speed drops, delivery does not."""
+    if consequence in _warned:
+        return
+    _warned.add(consequence)
+    log.warning(
+        "paho-mqtt %s differs from the tested version (%s): the MQTT transport %s "
+        "(slower, nothing lost)",
+        getattr(paho.mqtt, "__version__", "?"),
+        what,
+        consequence,
+    )
 
 
 class BufferedClient(mqtt.Client):
@@ -158,6 +279,12 @@ class BufferedClient(mqtt.Client):
         return rc
 
 
+def _builds_buffered(factory: ClientFactory) -> bool:
+    """Whether ``factory`` builds a :class:`BufferedClient` (the only kind whose internals
+    were checked)."""
+    return isinstance(factory, type) and issubclass(factory, BufferedClient)
+
+
 def default_client_id() -> str:
     return f"lorawan-monitor-{socket.gethostname()}"
 
@@ -168,16 +295,24 @@ class MqttTransport:
         settings: MqttSettings,
         on_message: Callable[[RawMessage], None],
         *,
-        client_factory: ClientFactory = BufferedClient,
+        client_factory: ClientFactory | None = None,
         on_connect: Callable[[bool], None] | None = None,
     ) -> None:
+        """``client_factory`` None: :class:`BufferedClient` where paho's internals are the
+        tested ones (:func:`fast_path_problem`), else plain paho with one warning."""
         self.settings = settings
         self._on_message_cb = on_message
         #: called after every successful (re)connect with "this is a reconnect"
         self._on_connect_cb = on_connect
         self.v5 = settings.protocol_version() == 5
-        if self.v5:
-            install_lean_publish_properties()
+        problem = fast_path_problem()
+        if client_factory is None:
+            if problem is not None:
+                _warn_once(problem)
+            client_factory = mqtt.Client if problem is not None else BufferedClient
+        #: batched PUBACKs through paho's out-queue: only on a client with the tested internals
+        self.fast_acks = _builds_buffered(client_factory) and problem is None
+        self._lean = False
         self.client = client_factory(
             CallbackAPIVersion.VERSION2,
             client_id=settings.client_id or default_client_id(),
@@ -221,6 +356,13 @@ class MqttTransport:
 
     def start(self) -> None:
         STATE.mqtt_enabled = True
+        if self.v5 and not self._lean:
+            self._lean = install_lean_publish_properties()
+            if not self._lean:
+                _warn_once(
+                    lean_properties_problem() or "paho.mqtt._packet.Properties is replaced",
+                    _NO_LEAN,
+                )
         props = None
         if self.v5:
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
@@ -256,6 +398,9 @@ class MqttTransport:
             self.client.disconnect()
         finally:
             self.client.loop_stop()
+            if self._lean:  # what start() patched is put back
+                self._lean = False
+                release_lean_publish_properties()
             self.connected.clear()
             STATE.mqtt_connected = False
             MQTT_CONNECTED.set(0)
@@ -279,16 +424,19 @@ class MqttTransport:
                 self.client.ack(mid, qos)
         if not pubacks:
             return
-        queue_packet = getattr(self.client, "_packet_queue", None)
-        if queue_packet is None:  # a paho without it: one ack at a time
-            for token in tokens:
-                if token is not None and token[1] == 1:
-                    self.client.ack(token[0], 1)
-            return
-        # One out-packet carrying all PUBACKs of the chunk: paho's ack() queues each one
-        # separately, waking its network thread and writing the socket once per message.
-        # The bytes are the same PUBACK packets ack() would send (MQTT 3.1.1 and 5).
-        queue_packet(0x40, b"".join(pubacks), 0, 0)
+        if self.fast_acks:
+            # One out-packet carrying all PUBACKs of the chunk: paho's ack() queues each one
+            # separately, waking its network thread and writing the socket once per message.
+            # The bytes are the same PUBACK packets ack() would send (MQTT 3.1.1 and 5).
+            try:
+                self.client._packet_queue(0x40, b"".join(pubacks), 0, 0)
+                return
+            except (AttributeError, TypeError, KeyError) as exc:  # paho changed under us
+                self.fast_acks = False
+                _warn_once(f"Client._packet_queue failed: {exc!r}")
+        for token in tokens:  # the public API, one PUBACK at a time
+            if token is not None and token[1] == 1:
+                self.client.ack(token[0], 1)
 
     # -- paho callbacks ----------------------------------------------------------------
 

@@ -92,8 +92,8 @@ def _supervise(args: argparse.Namespace, settings: Settings) -> int:
     restarts), its own durable buffer (``<data_dir>/worker-<n>``) and metrics port
     (``port + n - 1``); they share the registry and the time-series store.
     """
+    import json
     import os
-    import subprocess
     import sys
 
     from ingest.transport.mqtt import default_client_id
@@ -112,39 +112,33 @@ def _supervise(args: argparse.Namespace, settings: Settings) -> int:
     group = settings.mqtt.share_group or "lorawan-monitor"
     base_id = settings.mqtt.client_id or default_client_id()
     registry = settings.storage.registry_dsn()
-    procs = []
+    workers = []
     for n in range(1, args.workers + 1):
-        env = dict(os.environ)
-        env.update(
+        workers.append(
             {
-                "LORAWAN_MQTT__SHARE_GROUP": group,
-                "LORAWAN_MQTT__CLIENT_ID": f"{base_id}-{n}",
-                "LORAWAN_STORAGE__DATA_DIR": str(settings.storage.data_dir / f"worker-{n}"),
-                "LORAWAN_STORAGE__REGISTRY_URL": registry,
-                "LORAWAN_INGEST__METRICS_PORT": str(
-                    settings.ingest.metrics_port + n - 1 if settings.ingest.metrics_port else 0
-                ),
+                "set": {
+                    "LORAWAN_MQTT__SHARE_GROUP": group,
+                    "LORAWAN_MQTT__CLIENT_ID": f"{base_id}-{n}",
+                    "LORAWAN_STORAGE__DATA_DIR": str(settings.storage.data_dir / f"worker-{n}"),
+                    "LORAWAN_STORAGE__REGISTRY_URL": registry,
+                    "LORAWAN_INGEST__METRICS_PORT": str(
+                        settings.ingest.metrics_port + n - 1 if settings.ingest.metrics_port else 0
+                    ),
+                },
+                # the devices file is imported once, by worker 1
+                "unset": ["LORAWAN_INGEST__DEVICES_FILE"] if n > 1 else [],
             }
         )
-        if n > 1:
-            env.pop("LORAWAN_INGEST__DEVICES_FILE", None)  # imported once, by worker 1
-        cmd = [sys.executable, "-m", "lorawan_monitor.cli", "ingest"]
-        if args.no_registry:
-            cmd.append("--no-registry")
-        procs.append(subprocess.Popen(cmd, env=env))
-    log.info("started %d ingest workers on $share/%s/...", len(procs), group)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    while not stop.wait(0.5):
-        if any(p.poll() is not None for p in procs):
-            log.error(
-                "an ingest worker exited (code %s); stopping the others",
-                [p.returncode for p in procs],
-            )
-            break
-    for p in procs:
-        if p.poll() is None:
-            p.terminate()
-    codes = [p.wait(60) for p in procs]
-    return 0 if stop.is_set() and all(c == 0 for c in codes) else 1
+    cmd = [sys.executable, "-m", "lorawan_monitor.cli", "ingest"]
+    if args.no_registry:
+        cmd.append("--no-registry")
+    spec = {"group": group, "cmd": cmd, "workers": workers}
+    # Become the lean supervisor: a fresh interpreter without this process's imports
+    # (settings, SQLAlchemy, alembic: ~60 MB that would stay resident just to watch).
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os.execv(
+        sys.executable,
+        [sys.executable, "-m", "lorawan_monitor.commands._supervisor", json.dumps(spec)],
+    )
+    return 1  # not reached: execv replaces this process

@@ -218,14 +218,29 @@ def test_mqtt5_publish_properties_decode_as_paho_decodes_them() -> None:
     """With the lean PUBLISH properties in place, a received message's MQTT 5 properties
     are what the publisher set (none, or user properties, content type, expiry, ...)."""
     from paho.mqtt import _packet
-    from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
 
-    from ingest.transport.mqtt import _LeanProperties, install_lean_publish_properties
+    from ingest.transport.mqtt import (
+        _LeanProperties,
+        install_lean_publish_properties,
+        release_lean_publish_properties,
+    )
 
     assert install_lean_publish_properties()
     assert _packet.Properties is _LeanProperties  # type: ignore[attr-defined]
-    assert install_lean_publish_properties()  # idempotent
+    assert install_lean_publish_properties()  # counted: a second user
+    try:
+        _receive_and_check_properties(_LeanProperties)
+    finally:
+        release_lean_publish_properties()
+        assert _packet.Properties is _LeanProperties  # type: ignore[attr-defined]
+        release_lean_publish_properties()
+    assert _packet.Properties is Properties  # type: ignore[attr-defined]
+
+
+def _receive_and_check_properties(_LeanProperties: type) -> None:  # noqa: N803
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
 
     def props(i: int) -> Properties | None:
         if i % 3 == 0:
