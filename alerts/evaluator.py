@@ -56,6 +56,8 @@ class Observation:
     device: DeviceStatus | None = None
     gateway: str | None = None
     ctx: dict[str, str] = field(default_factory=dict)
+    #: when the condition became true, where the data says so (silence: last uplink + limit)
+    since: datetime | None = None
 
 
 def fmt_number(value: float | None, lang: str = "de") -> str:
@@ -185,8 +187,15 @@ class Evaluator:
         else:
             yield from self._threshold(rule, chosen, now, active)
 
-    def _obs(self, rule: Rule, dev: DeviceStatus, active: bool, value: float | None,
-             unit: str | None, **ctx: str) -> Observation:
+    def _obs(
+        self,
+        rule: Rule,
+        dev: DeviceStatus,
+        active: bool,
+        value: float | None,
+        unit: str | None,
+        **ctx: str,
+    ) -> Observation:
         return Observation(
             alert_id=f"{rule.name}:{dev.device_key}",
             active=active,
@@ -208,7 +217,12 @@ class Evaluator:
         silent_s = (now - dev.last_seen).total_seconds()
         minutes = round(silent_s / 60, 1)
         return self._obs(
-            rule, dev, silent_s > limit, minutes, "min", threshold=with_unit(limit / 60, "min", self.lang)
+            rule,
+            dev,
+            silent_s > limit,
+            minutes,
+            "min",
+            threshold=with_unit(limit / 60, "min", self.lang),
         )
 
     def _battery(self, rule: Rule, dev: DeviceStatus) -> Observation | None:
@@ -286,13 +300,9 @@ class Evaluator:
                 on = v >= clear if was else v > trigger
             else:
                 on = v <= clear if was else v < trigger
-            yield self._obs(
-                rule, d, on, v, unit, threshold=with_unit(trigger, unit, self.lang)
-            )
+            yield self._obs(rule, d, on, v, unit, threshold=with_unit(trigger, unit, self.lang))
 
-    def _values(
-        self, rule: Rule, devs: Sequence[DeviceStatus], now: datetime
-    ) -> dict[str, float]:
+    def _values(self, rule: Rule, devs: Sequence[DeviceStatus], now: datetime) -> dict[str, float]:
         """The rule's value per device: the latest reading, or an aggregate over ``window``."""
         q = rule.quantity
         if rule.aggregate == "latest":
@@ -315,11 +325,12 @@ class Evaluator:
             if key is None or (rule.sensor is not None and s.tags.get("sensor") != rule.sensor):
                 continue
             agg.setdefault(key, []).extend(p.value for p in s.points if p.value is not None)
-        fn: Callable[[list[float]], float] = {
-            "mean": lambda xs: sum(xs) / len(xs),
+        fns: dict[str, Callable[[list[float]], float]] = {
+            "mean": _mean,
             "max": max,
             "min": min,
-        }[rule.aggregate]
+        }
+        fn = fns[rule.aggregate]
         return {k: round(fn(xs), 3) for k, xs in agg.items() if xs}
 
     def _gateways(self, rule: Rule, now: datetime) -> Iterable[Observation]:
@@ -337,6 +348,7 @@ class Evaluator:
                 value=round(silent_s / 60, 1),
                 unit="min",
                 gateway=gw,
+                since=last + timedelta(seconds=rule.after) if last else None,
                 ctx={
                     "gateway": gw,
                     "last_seen": self.when(last),
@@ -407,8 +419,8 @@ class Evaluator:
                 self._step(rule, obs, active.get(obs.alert_id), now, changes, points)
         for alert_id, row in active.items():  # rule gone, device gone or deselected
             if alert_id not in seen:
-                rule = self.rules.by_name.get(row["rule"])
-                self._end(rule, row, now, changes, points, notify=rule is not None)
+                gone = self.rules.by_name.get(row["rule"])
+                self._end(gone, row, now, changes, points, notify=gone is not None)
         return changes, points
 
     def _step(
@@ -425,7 +437,7 @@ class Evaluator:
                 return
             new = self._new_row(rule, obs, now)
             changes.insert_state.append(new)
-            if rule.for_ > 0:
+            if (now - new["active_since"]).total_seconds() < rule.for_:
                 self._record(changes, points, new, "pending", now)
                 return
             new |= {"state": "firing", "firing_since": now, "last_notified": now}
@@ -451,7 +463,8 @@ class Evaluator:
         changes.update_state.append(upd)
 
     def _new_row(self, rule: Rule, obs: Observation, now: datetime) -> dict[str, Any]:
-        ctx = self.context(rule, obs, now)
+        since = min(obs.since, now) if obs.since is not None else now
+        ctx = self.context(rule, obs, since)
         dev = obs.device
         return {
             "id": obs.alert_id,
@@ -459,7 +472,7 @@ class Evaluator:
             "kind": rule.kind,
             "severity": self.rules.severity(rule),
             "state": "pending",
-            "active_since": now,
+            "active_since": since,
             "firing_since": None,
             "last_eval": now,
             "last_notified": None,
@@ -604,3 +617,7 @@ def _quantity_label(quantity: str, lang: str) -> str:
     except (KeyError, ValueError):
         return quantity
     return row.label_de if lang == "de" else row.label_en
+
+
+def _mean(xs: list[float]) -> float:
+    return sum(xs) / len(xs)

@@ -147,8 +147,7 @@ class Deliverer:
             except DeliveryError as exc:
                 NOTIFICATIONS.labels(channel=name, result="failed").inc()
                 retry = {
-                    r["id"]: now + timedelta(seconds=self.backoff(r["attempts"] + 1))
-                    for r in group
+                    r["id"]: now + timedelta(seconds=self.backoff(r["attempts"] + 1)) for r in group
                 }
                 log.warning(
                     "alert notification not delivered (%d alerts, retry in %.0f s): %s",

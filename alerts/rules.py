@@ -123,7 +123,9 @@ class Selector(BaseModel):
     @field_validator("devices")
     @classmethod
     def _keys(cls, v: list[str]) -> list[str]:
-        return [k.upper() if len(k) == 16 and all(c in string.hexdigits for c in k) else k for k in v]
+        return [
+            k.upper() if len(k) == 16 and all(c in string.hexdigits for c in k) else k for k in v
+        ]
 
 
 class Defaults(BaseModel):

@@ -140,8 +140,8 @@ class AlertService:
                 key = (r["rule"], r["severity"])
                 counts[key] = counts.get(key, 0) + 1
         ALERTS_FIRING.clear()
-        for (rule, sev), n in counts.items():
-            ALERTS_FIRING.labels(rule=rule, severity=sev).set(n)
+        for (name, sev), n in counts.items():
+            ALERTS_FIRING.labels(rule=name, severity=sev).set(n)
 
     # -- the thread --------------------------------------------------------------------
 

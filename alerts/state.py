@@ -27,7 +27,13 @@ from storage.migrations import WRITE, create_registry_engine, upgrade
 
 LEASE = "evaluator"
 #: columns of alert_state the API owns; the evaluator never overwrites them
-API_COLUMNS = ("acknowledged", "acknowledged_by", "ack_comment", "silenced_until", "silence_comment")
+API_COLUMNS = (
+    "acknowledged",
+    "acknowledged_by",
+    "ack_comment",
+    "silenced_until",
+    "silence_comment",
+)
 
 
 @dataclass
@@ -95,9 +101,7 @@ class AlertDb:
             )
             got = conn.execute(
                 update(alert_lease)
-                .where(
-                    lease.name == LEASE, (lease.holder == holder) | (lease.expires_at < now)
-                )
+                .where(lease.name == LEASE, (lease.holder == holder) | (lease.expires_at < now))
                 .values(holder=holder, expires_at=until)
             ).rowcount
         return bool(got)
@@ -179,7 +183,9 @@ class AlertDb:
             alert_id,
             {"silenced_until": until, "silence_comment": comment},
             event="silenced",
-            comment=f"bis {until.isoformat()}: {comment}" if comment else f"bis {until.isoformat()}",
+            comment=f"bis {until.isoformat()}: {comment}"
+            if comment
+            else f"bis {until.isoformat()}",
             now=now,
         )
 
@@ -298,7 +304,7 @@ class AlertDb:
             t = conn.execute(
                 select(func.min(o.next_attempt_at)).where(o.status == "pending")
             ).scalar()
-        if t is None:
+        if not isinstance(t, datetime):
             return None
         return t.replace(tzinfo=UTC) if t.tzinfo is None else t
 

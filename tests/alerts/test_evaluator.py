@@ -33,8 +33,15 @@ def test_water_level_over_the_line_and_back_one_alert_with_hysteresis(registry, 
     add_device(registry, "70B3D57ED0000001", name="Pegel Hafen")
     svc = service(registry, PEGEL, {"email": smtp.url("hafenmeister@stadt.example")})
     levels = [  # minute, metres
-        (0, 2.0), (1, 2.6), (3, 2.45), (7, 2.55),  # pending at 1, still pending at 3 (>= clear), firing at 7
-        (8, 2.4), (9, 2.6), (10, 2.35), (11, 2.52), (12, 2.31),  # hovering: no new message
+        (0, 2.0),
+        (1, 2.6),
+        (3, 2.45),
+        (7, 2.55),  # pending at 1, still pending at 3 (>= clear), firing at 7
+        (8, 2.4),
+        (9, 2.6),
+        (10, 2.35),
+        (11, 2.52),
+        (12, 2.31),  # hovering: no new message
         (13, 2.2),  # under the clear value: resolved
     ]
     states = []
@@ -44,8 +51,18 @@ def test_water_level_over_the_line_and_back_one_alert_with_hysteresis(registry, 
         svc.cycle(t + timedelta(seconds=5))
         active = svc.db.active()
         states.append(active[0]["state"] if active else "ok")
-    assert states == ["ok", "pending", "pending", "firing", "firing", "firing", "firing",
-                      "firing", "firing", "ok"]
+    assert states == [
+        "ok",
+        "pending",
+        "pending",
+        "firing",
+        "firing",
+        "firing",
+        "firing",
+        "firing",
+        "firing",
+        "ok",
+    ]
     assert len(smtp.mails) == 2
     fired, resolved = smtp.mails
     assert fired.to == ["hafenmeister@stadt.example"]
