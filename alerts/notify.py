@@ -56,8 +56,8 @@ class AppriseChannel:
         import apprise
 
         self.name = name
-        self._apprise = apprise.Apprise()
-        if not self._apprise.add(url.get_secret_value()):
+        self._url = url
+        if not apprise.Apprise().add(url.get_secret_value()):
             raise ConfigError(
                 f"LORAWAN_ALERTS__CHANNELS__{name.upper()}: not a URL apprise understands "
                 "(e.g. mailtos://user:password@smtp.example.org?to=a@example.org, "
@@ -66,8 +66,14 @@ class AppriseChannel:
         self._format = apprise.NotifyFormat.TEXT
 
     def send(self, title: str, body: str) -> None:
+        import apprise
+
+        # a fresh Apprise per message: an instance throttles its second send by 5.5 s, and
+        # our sends are already grouped and backed off
+        notifier = apprise.Apprise()
+        notifier.add(self._url.get_secret_value())
         try:
-            ok = self._apprise.notify(title=title, body=body, body_format=self._format)
+            ok = notifier.notify(title=title, body=body, body_format=self._format)
         except Exception as exc:  # apprise catches most; a plugin bug must not end delivery
             raise DeliveryError(f"channel {self.name}: {exc!r}") from exc
         if not ok:

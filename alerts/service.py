@@ -121,7 +121,10 @@ class AlertService:
         )
 
     def deliver(self, now: datetime | None = None) -> int:
-        return self.deliverer.deliver(now or self.clock(), self.holder)
+        """Send what is due (renewing the lease; nothing unless this process holds it)."""
+        now = now or self.clock()
+        self._leader = self.db.acquire(self.holder, now, self.config.lease_ttl)
+        return self.deliverer.deliver(now, self.holder) if self._leader else 0
 
     def _write_points(self, points: list[Any]) -> None:
         if not points or self.store is None:

@@ -241,18 +241,24 @@ class AlertDb:
     def claim_due(
         self, *, holder: str | None, now: datetime, claim_s: float
     ) -> list[dict[str, Any]]:
-        """Pending rows due now, claimed for ``claim_s`` (their next attempt moves on, so a
-        lease taken over meanwhile does not send them too). ``holder=None``: no lease check
-        (a one-off ``alerts test``)."""
+        """Pending rows of the channels that have a row due now, claimed for ``claim_s`` (their
+        next attempt moves on, so a lease taken over meanwhile does not send them too). Rows
+        not tried yet come along even if not due, so that a group is sent as one message;
+        rows in a retry backoff wait for it. ``holder=None``: no lease check."""
         o = alert_outbox.c
         with self._tx(write=True) as conn:
             if holder is not None and not self._holds(conn, holder, now):
                 return []
+            due = select(o.channel).where(o.status == "pending", o.next_attempt_at <= now)
             rows = [
                 dict(r._mapping)
                 for r in conn.execute(
                     select(alert_outbox)
-                    .where(o.status == "pending", o.next_attempt_at <= now)
+                    .where(
+                        o.status == "pending",
+                        o.channel.in_(due.distinct().scalar_subquery()),
+                        (o.next_attempt_at <= now) | (o.attempts == 0),
+                    )
                     .order_by(o.id)
                 )
             ]
