@@ -21,6 +21,7 @@ from aiosmtpd.controller import Controller
 from storage.registry import SqlRegistry
 from storage.registry_base import DeviceMeta, UplinkRecord
 from tests.servers import free_port
+from tests.storage.conftest import postgres, postgres_dsn  # noqa: F401 - fixtures
 
 T0 = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
 
