@@ -157,6 +157,9 @@ def test_metrics_firing_gauge(registry, tmp_path):
     uplink(registry, "70B3D57ED0000901", T0, (("water_level", "", 2.7),))
     svc.cycle(T0 + timedelta(minutes=70))
     text = client.get("/metrics").text
+    assert 'lorawan_alerts_firing{rule="pegel-hoch",severity="critical"} 0.0' in text  # pending
+    svc.cycle(T0 + timedelta(minutes=81))
+    text = client.get("/metrics").text
     assert 'lorawan_alerts_firing{rule="sensor-stumm",severity="warning"} 1.0' in text
     assert 'lorawan_alerts_firing{rule="pegel-hoch",severity="critical"} 1.0' in text
     store.close()
