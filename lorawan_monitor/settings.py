@@ -213,6 +213,28 @@ class AlertsSettings(BaseModel):
             raise ValueError(f"channel names are letters, digits, '_' or '-': {bad!r}")
         return {n.lower(): u for n, u in v.items()}
 
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(v)
+        except Exception:
+            raise ValueError(f"not a time zone name (e.g. Europe/Berlin, UTC): {v!r}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _lease(self) -> AlertsSettings:
+        if self.lease_ttl <= self.interval:
+            raise ValueError(
+                "LORAWAN_ALERTS__LEASE_TTL must be longer than LORAWAN_ALERTS__INTERVAL "
+                "(the evaluator renews its lease once per cycle)"
+            )
+        if self.retry_max < self.retry_min:
+            raise ValueError("LORAWAN_ALERTS__RETRY_MAX must not be below RETRY_MIN")
+        return self
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
