@@ -178,14 +178,17 @@ class Evaluator:
             yield from self._gateways(rule, now)
             return
         chosen = [d for d in devs if matches(rule, d)]
+        found: Iterable[Observation | None]
         if rule.kind == "silent":
-            yield from (o for d in chosen if (o := self._silent(rule, d, now)) is not None)
+            found = (self._silent(rule, d, now) for d in chosen)
         elif rule.kind == "battery":
-            yield from (o for d in chosen if (o := self._battery(rule, d)) is not None)
+            found = (self._battery(rule, d) for d in chosen)
         elif rule.kind == "decode":
-            yield from self._decode(rule, chosen, now)
+            found = self._decode(rule, chosen, now)
         else:
-            yield from self._threshold(rule, chosen, now, active)
+            found = self._threshold(rule, chosen, now, active)
+        # an inactive subject without an alert changes nothing: not passed on (#17: cost)
+        yield from (o for o in found if o is not None and (o.active or o.alert_id in active))
 
     def _obs(
         self,
@@ -238,13 +241,15 @@ class Evaluator:
         self, rule: Rule, devs: Sequence[DeviceStatus], now: datetime
     ) -> Iterable[Observation]:
         if rule.last is not None:
+            failing_now = [d.device_key for d in devs if d.last_status == "error"]
+            lasts = self._last_statuses(failing_now, rule.last) if rule.last > 1 else {}
             for d in devs:
                 if d.last_seen is None:
                     continue
                 failing = d.last_status == "error"
                 if failing and rule.last > 1:
-                    recent = self.registry.journal(d.device_key, limit=rule.last)
-                    failing = len(recent) >= rule.last and all(e.status == "error" for e in recent)
+                    recent = lasts.get(d.device_key, [])
+                    failing = len(recent) >= rule.last and all(st == "error" for st in recent)
                 yield self._obs(
                     rule, d, failing, None, None, error=d.last_error or "", threshold=str(rule.last)
                 )
@@ -265,6 +270,30 @@ class Evaluator:
                 error=d.last_error or "",
                 threshold=with_unit(100 * rule.share, "%", self.lang),
             )
+
+    def _last_statuses(self, keys: Sequence[str], k: int) -> dict[str, list[str]]:
+        """The decode status of the last ``k`` journaled uplinks of each device in ``keys``."""
+        out: dict[str, list[str]] = {}
+        if not keys:
+            return out
+        if self.engine is None:
+            for key in keys:
+                out[key] = [e.status for e in self.registry.journal(key, limit=k)]
+            return out
+        j = journal.c
+        for i in range(0, len(keys), 500):
+            n = (
+                func.row_number()
+                .over(partition_by=j.device_key, order_by=(j.received_at.desc(), j.id.desc()))
+                .label("n")
+            )
+            inner = select(j.device_key, j.status, n).where(j.device_key.in_(keys[i : i + 500]))
+            sub = inner.subquery()
+            q = select(sub.c.device_key, sub.c.status).where(sub.c.n <= k)
+            with self.engine.connect() as conn:
+                for key, status in conn.execute(q):
+                    out.setdefault(key, []).append(status)
+        return out
 
     def _error_shares(self, since: datetime) -> dict[str, tuple[int, int]]:
         if self.engine is None:
@@ -448,6 +477,7 @@ class Evaluator:
             self._end(rule, row, now, changes, points, notify=True, value=obs.value)
             return
         upd = self._refresh(rule, obs, row, now)
+        changed = any(upd[k] != row.get(k) for k in upd if k != "last_eval")
         if row["state"] == "pending":
             if (now - row["active_since"]).total_seconds() >= rule.for_:
                 upd |= {"state": "firing", "firing_since": now, "last_notified": now}
@@ -460,7 +490,8 @@ class Evaluator:
             if repeat and not row["acknowledged"] and (now - last).total_seconds() >= repeat:
                 upd["last_notified"] = now
                 self._notify(rule, {**row, **upd}, "reminder", now, changes)
-        changes.update_state.append(upd)
+        if changed or "state" in upd or "last_notified" in upd:
+            changes.update_state.append(upd)
 
     def _new_row(self, rule: Rule, obs: Observation, now: datetime) -> dict[str, Any]:
         since = min(obs.since, now) if obs.since is not None else now

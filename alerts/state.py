@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -154,13 +154,23 @@ class AlertDb:
         with self._tx(write=True) as conn:
             if not self._holds(conn, holder, now):
                 return False
-            if changes.delete_state:
-                conn.execute(delete(alert_state).where(st.id.in_(changes.delete_state)))
+            for part in _chunks(changes.delete_state):
+                conn.execute(delete(alert_state).where(st.id.in_(part)))
             if changes.insert_state:
                 conn.execute(insert(alert_state), changes.insert_state)
+            by_cols: dict[tuple[str, ...], list[dict[str, Any]]] = {}
             for row in changes.update_state:
-                values = {k: v for k, v in row.items() if k != "id" and k not in API_COLUMNS}
-                conn.execute(update(alert_state).where(st.id == row["id"]).values(values))
+                cols = tuple(sorted(k for k in row if k != "id" and k not in API_COLUMNS))
+                by_cols.setdefault(cols, []).append(
+                    {"_id": row["id"], **{f"_{c}": row[c] for c in cols}}
+                )
+            for cols, params in by_cols.items():  # one executemany per column set
+                stmt = (
+                    update(alert_state)
+                    .where(st.id == bindparam("_id"))
+                    .values({c: bindparam(f"_{c}") for c in cols})
+                )
+                conn.execute(stmt, params)
             if changes.history:
                 conn.execute(insert(alert_history), changes.history)
             if changes.outbox:
@@ -262,10 +272,10 @@ class AlertDb:
                     .order_by(o.id)
                 )
             ]
-            if rows:
+            for part in _chunks([r["id"] for r in rows]):
                 conn.execute(
                     update(alert_outbox)
-                    .where(o.id.in_([r["id"] for r in rows]))
+                    .where(o.id.in_(part))
                     .values(next_attempt_at=now + timedelta(seconds=claim_s))
                 )
         return rows
@@ -274,34 +284,38 @@ class AlertDb:
         """Rows claimed but not tried (their group is still waiting): due again at ``at``."""
         if ids:
             with self._tx(write=True) as conn:
-                conn.execute(
-                    update(alert_outbox)
-                    .where(alert_outbox.c.id.in_(list(ids)))
-                    .values(next_attempt_at=at)
-                )
+                for part in _chunks(ids):
+                    conn.execute(
+                        update(alert_outbox)
+                        .where(alert_outbox.c.id.in_(part))
+                        .values(next_attempt_at=at)
+                    )
 
     def mark_sent(self, ids: Sequence[int], *, now: datetime) -> None:
         o = alert_outbox.c
         with self._tx(write=True) as conn:
-            conn.execute(
-                update(alert_outbox)
-                .where(o.id.in_(list(ids)))
-                .values(status="sent", sent_at=now, attempts=o.attempts + 1, last_error=None)
-            )
+            for part in _chunks(ids):
+                conn.execute(
+                    update(alert_outbox)
+                    .where(o.id.in_(part))
+                    .values(status="sent", sent_at=now, attempts=o.attempts + 1, last_error=None)
+                )
 
     def mark_failed(
         self, ids: Sequence[int], *, error: str, retry_at: Mapping[int, datetime]
     ) -> None:
         o = alert_outbox.c
+        stmt = (
+            update(alert_outbox)
+            .where(o.id == bindparam("_id"))
+            .values(
+                attempts=o.attempts + 1,
+                last_error=error[:500],
+                next_attempt_at=bindparam("_at"),
+            )
+        )
         with self._tx(write=True) as conn:
-            for i in ids:
-                conn.execute(
-                    update(alert_outbox)
-                    .where(o.id == i)
-                    .values(
-                        attempts=o.attempts + 1, last_error=error[:500], next_attempt_at=retry_at[i]
-                    )
-                )
+            conn.execute(stmt, [{"_id": i, "_at": retry_at[i]} for i in ids])
 
     def next_due(self) -> datetime | None:
         """When the earliest pending outbox row is due (None: nothing pending)."""
@@ -320,3 +334,9 @@ class AlertDb:
             q = q.where(alert_outbox.c.status == status)
         with self._tx() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def _chunks(items: Sequence[Any], size: int = 500) -> list[list[Any]]:
+    """``items`` in parts small enough for SQLite's limit on bound parameters."""
+    items = list(items)
+    return [items[i : i + size] for i in range(0, len(items), size)]
