@@ -320,6 +320,7 @@ class Evaluator:
         assert trigger is not None
         clear = rule.clear if rule.clear is not None else trigger
         unit = quantity_info(rule.quantity).unit or None
+        shown = with_unit(trigger, unit, self.lang)
         for d in devs:
             v = values.get(d.device_key)
             if v is None:
@@ -329,7 +330,7 @@ class Evaluator:
                 on = v >= clear if was else v > trigger
             else:
                 on = v <= clear if was else v < trigger
-            yield self._obs(rule, d, on, v, unit, threshold=with_unit(trigger, unit, self.lang))
+            yield self._obs(rule, d, on, v, unit, threshold=shown)
 
     def _values(self, rule: Rule, devs: Sequence[DeviceStatus], now: datetime) -> dict[str, float]:
         """The rule's value per device: the latest reading, or an aggregate over ``window``."""
@@ -476,8 +477,12 @@ class Evaluator:
         if not obs.active:
             self._end(rule, row, now, changes, points, notify=True, value=obs.value)
             return
-        upd = self._refresh(rule, obs, row, now)
-        changed = any(upd[k] != row.get(k) for k in upd if k != "last_eval")
+        if obs.value == row["value"] and row["severity"] == self.rules.severity(rule):
+            upd: dict[str, Any] = {"id": row["id"]}  # texts depend on the value only
+            changed = False
+        else:
+            upd = self._refresh(rule, obs, row, now)
+            changed = any(upd[k] != row.get(k) for k in upd if k != "last_eval")
         if row["state"] == "pending":
             if (now - row["active_since"]).total_seconds() >= rule.for_:
                 upd |= {"state": "firing", "firing_since": now, "last_notified": now}
