@@ -255,3 +255,74 @@ def test_repeat_reminder_and_acknowledge_and_silence(registry, smtp):
     assert [x.subject for x in smtp.mails[1:]] == ["[ERINNERUNG] Pegel Pegel Ost: 2,7 m"]
     events = [h["event"] for h in svc.db.history(device_key="70B3D57ED0000601")]
     assert events == ["acknowledged", "firing"]
+
+
+def test_aggregate_mean_over_a_window_from_the_store(registry, tmp_path, smtp):
+    from storage.base import Point
+    from storage.sqlite import SqliteStore
+
+    store = SqliteStore(tmp_path / "ts.db")
+    rules = """
+rules:
+  - name: co2-klassenzimmer
+    kind: threshold
+    select: {tags: {raum: klassenzimmer}}
+    quantity: co2
+    above: 2000
+    clear: 1400
+    aggregate: mean
+    window: 10m
+    title: "Bitte lüften: {device_name} {value_unit}"
+    channels: [email]
+"""
+    add_device(registry, "70B3D57ED0000A01", name="Raum 101", tags={"raum": "klassenzimmer"})
+    add_device(registry, "70B3D57ED0000A02", name="Lehrerzimmer", tags={"raum": "buero"})
+    svc = service(registry, rules, {"email": smtp.url()}, store=store)
+
+    def co2(key: str, minute: int, value: float) -> None:
+        t = T0 + m(minute)
+        store.write(
+            [
+                Point(
+                    measurement="co2",
+                    tags={"device": key.lower(), "sensor": ""},
+                    fields={"value": value},
+                    time_ns=int(t.timestamp()) * 1_000_000_000,
+                )
+            ]
+        )
+
+    # a single peak does not fire (mean of the window), a sustained level does
+    for minute, value in [(0, 900), (2, 2800), (4, 1000), (6, 1000)]:
+        co2("70B3D57ED0000A01", minute, value)
+        co2("70B3D57ED0000A02", minute, 5000)  # not selected
+        svc.cycle(T0 + m(minute) + timedelta(seconds=5))
+    assert smtp.mails == []
+    for minute in range(8, 20, 2):
+        co2("70B3D57ED0000A01", minute, 2600)
+        svc.cycle(T0 + m(minute) + timedelta(seconds=5))
+    assert len(smtp.mails) == 1
+    assert smtp.mails[0].subject.startswith("[AUSGELÖST] Bitte lüften: Raum 101 ")
+    assert smtp.mails[0].subject.endswith(" ppm")
+    store.close()
+
+
+def test_gateway_silent_fires_and_resolves(registry, smtp):
+    rules = """
+rules:
+  - {name: gateway-stumm, kind: gateway, after: 15m, severity: critical, channels: [email]}
+"""
+    add_device(registry, "70B3D57ED0000B01", name="Pegel Ost")
+    add_device(registry, "70B3D57ED0000B02", name="Pegel West")
+    svc = service(registry, rules, {"email": smtp.url()})
+    for minute in range(0, 60, 5):
+        t = T0 + m(minute)
+        uplink(registry, "70B3D57ED0000B01", t, gateway="gw-nord")
+        if minute < 10 or minute >= 45:
+            uplink(registry, "70B3D57ED0000B02", t, gateway="gw-sued")
+        svc.cycle(t + timedelta(seconds=10))
+    assert [x.subject for x in smtp.mails] == [
+        "[AUSGELÖST] Gateway gw-sued empfängt nichts",
+        "[BEHOBEN] Gateway gw-sued empfängt nichts",
+    ]
+    assert "Über das Gateway gw-sued kam seit 03.12.2026 09:05 CET keine Nachricht" in smtp.mails[0].body
