@@ -125,6 +125,7 @@ class Evaluator:
         except Exception:  # no tz database: UTC (named in the text)
             self.tz = UTC
         self._gw_seen: dict[str, datetime] = {}
+        self._active: Mapping[str, Mapping[str, Any]] = {}
         self._gw_mark: datetime | None = None
 
     # -- time --------------------------------------------------------------------------
@@ -154,6 +155,7 @@ class Evaluator:
     ) -> dict[str, list[Observation]]:
         """Per rule name, what it sees now (hysteresis needs the ``active`` state)."""
         devs = self.devices()
+        self._active = active
         out: dict[str, list[Observation]] = {}
         for rule in self.rules.rules:
             try:
@@ -208,6 +210,10 @@ class Evaluator:
             ctx=ctx,
         )
 
+    def _known(self, rule: Rule, dev: DeviceStatus) -> bool:
+        """An alert of ``rule`` for ``dev`` is active (an inactive unknown one is skipped)."""
+        return f"{rule.name}:{dev.device_key}" in self._active
+
     def _silent(self, rule: Rule, dev: DeviceStatus, now: datetime) -> Observation | None:
         if dev.last_seen is None:
             return None  # registered, never heard: not "silent" (the installer page shows it)
@@ -218,6 +224,8 @@ class Evaluator:
         else:
             return None
         silent_s = (now - dev.last_seen).total_seconds()
+        if silent_s <= limit and not self._known(rule, dev):
+            return None
         minutes = round(silent_s / 60, 1)
         return self._obs(
             rule,
@@ -234,6 +242,8 @@ class Evaluator:
         elif rule.volts is not None and dev.last_battery_voltage is not None:
             v, limit, unit = dev.last_battery_voltage, rule.volts, "V"
         else:
+            return None
+        if v >= limit and not self._known(rule, dev):
             return None
         return self._obs(rule, dev, v < limit, v, unit, threshold=with_unit(limit, unit, self.lang))
 
@@ -330,6 +340,8 @@ class Evaluator:
                 on = v >= clear if was else v > trigger
             else:
                 on = v <= clear if was else v < trigger
+            if not on and not was:
+                continue
             yield self._obs(rule, d, on, v, unit, threshold=shown)
 
     def _values(self, rule: Rule, devs: Sequence[DeviceStatus], now: datetime) -> dict[str, float]:

@@ -325,4 +325,7 @@ rules:
         "[AUSGELÖST] Gateway gw-sued empfängt nichts",
         "[BEHOBEN] Gateway gw-sued empfängt nichts",
     ]
-    assert "Über das Gateway gw-sued kam seit 03.12.2026 09:05 CET keine Nachricht" in smtp.mails[0].body
+    assert (
+        "Über das Gateway gw-sued kam seit 03.12.2026 09:05 CET keine Nachricht"
+        in smtp.mails[0].body
+    )

@@ -73,10 +73,14 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
             assert "lorawan_messages_total" in c.get("/metrics").text
             # the demo's alert rules (#17): the silent device and the broken ones fire
             firing: set[str] = set()
-            while time.monotonic() < deadline + 6 and not {
-                "sensor-stumm",
-                "nicht-dekodierbar",
-            } <= firing:
+            while (
+                time.monotonic() < deadline + 6
+                and not {
+                    "sensor-stumm",
+                    "nicht-dekodierbar",
+                }
+                <= firing
+            ):
                 alerts = c.get("/api/v1/alerts").json()["alerts"]
                 firing = {a["rule"] for a in alerts if a["state"] == "firing"}
                 time.sleep(0.5)
