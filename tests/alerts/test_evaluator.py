@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from tests.alerts.conftest import T0, add_device, uplink
 from tests.alerts.helpers import service
 
@@ -257,11 +259,13 @@ def test_repeat_reminder_and_acknowledge_and_silence(registry, smtp):
     assert events == ["acknowledged", "firing"]
 
 
-def test_aggregate_mean_over_a_window_from_the_store(registry, tmp_path, smtp):
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("influx", marks=pytest.mark.integration)])
+def test_aggregate_mean_over_a_window_from_the_store(registry, tmp_path, smtp, kind, request):
     from storage.base import Point
     from storage.sqlite import SqliteStore
+    from tests.conftest import influx_store_for
 
-    store = SqliteStore(tmp_path / "ts.db")
+    store = SqliteStore(tmp_path / "ts.db") if kind == "sqlite" else influx_store_for(request)
     rules = """
 rules:
   - name: co2-klassenzimmer
