@@ -81,18 +81,17 @@ class SilenceRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     duration: float = Field(
-        description="seconds, or text like `2h`, `30m`, `1d` (at most 30 days)",
-        json_schema_extra={"examples": ["2h"]},
+        gt=0,
+        le=30 * 86400,
+        description="seconds (at most 30 days); text like `2h`, `30m`, `1d` is accepted too",
+        json_schema_extra={"examples": [7200]},
     )
     comment: str = Field("", max_length=2000)
 
     @field_validator("duration", mode="before")
     @classmethod
-    def _duration(cls, v: Any) -> float:
-        seconds = parse_duration(v)
-        if not 0 < seconds <= 30 * 86400:
-            raise ValueError("duration must be more than 0 and at most 30 days")
-        return seconds
+    def _duration(cls, v: Any) -> Any:
+        return parse_duration(v) if isinstance(v, str) else v
 
 
 def alert_db(request: Request) -> AlertDb:
