@@ -126,7 +126,8 @@ class Evaluator:
             self.tz = UTC
         self._gw_seen: dict[str, datetime] = {}
         self._active: Mapping[str, Mapping[str, Any]] = {}
-        self._gw_mark: datetime | None = None
+        self._gw_scanned: datetime | None = None
+        self._gw_last_id = 0
 
     # -- time --------------------------------------------------------------------------
 
@@ -399,26 +400,26 @@ class Evaluator:
             )
 
     def _scan_gateways(self, now: datetime) -> None:
-        """Newest uplink per gateway from the journal entries since the last scan."""
-        if self.engine is None or self._gw_mark == now:
+        """Newest uplink per gateway, from the journal rows added since the last scan (by
+        row id: a late delivery is a new row too; the first scan reads the whole journal)."""
+        if self.engine is None or self._gw_scanned == now:
             return
         j = journal.c
-        q = select(j.received_at, j.gateways)
-        if self._gw_mark is not None:
-            q = q.where(j.received_at > self._gw_mark - timedelta(minutes=5))  # late deliveries
+        q = select(j.id, j.received_at, j.gateways).where(j.id > self._gw_last_id)
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
         loads = FastJson().process_result_value
-        for t, gws in rows:
-            if t is None:
+        for row_id, t, gws in rows:
+            self._gw_last_id = max(self._gw_last_id, int(row_id))
+            if t is None or not gws:
                 continue
             t = t.replace(tzinfo=UTC) if t.tzinfo is None else t
-            items = gws if isinstance(gws, list) else loads(gws, self.engine.dialect) if gws else []
+            items = gws if isinstance(gws, list) else loads(gws, self.engine.dialect)
             for g in items or ():
                 gid = g.get("gateway_id") if isinstance(g, dict) else None
                 if gid and (gid not in self._gw_seen or self._gw_seen[gid] < t):
                     self._gw_seen[gid] = t
-        self._gw_mark = now
+        self._gw_scanned = now
 
     # -- transitions -------------------------------------------------------------------
 
