@@ -385,7 +385,7 @@ def test_upgrade_keeps_data(dsn: str) -> None:
         assert j.payload == b"\x01\x02" and j.uplink_id == "u99"
         with r.engine.connect() as conn:
             head = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-        assert head == "0003"
+        assert head == "0004"
         r.record_codec_error("0011223344556677", time=T0, message="m", uplink_id="u100")
     finally:
         r.close()
