@@ -527,8 +527,8 @@ class Evaluator:
             "last_notified": None,
             "value": obs.value,
             "unit": obs.unit,
-            "title": render(rule.title_template(), ctx),
-            "description": render(rule.description_template(), ctx),
+            "title": render(rule.title_template(self.lang), ctx),
+            "description": render(rule.description_template(self.lang), ctx),
             "device_key": dev.device_key if dev else None,
             "device_name": device_name(dev) if dev else None,
             "site": dev.meta.site if dev else None,
@@ -549,8 +549,8 @@ class Evaluator:
             "value": obs.value,
             "unit": obs.unit,
             "last_eval": now,
-            "title": render(rule.title_template(), ctx),
-            "description": render(rule.description_template(), ctx),
+            "title": render(rule.title_template(self.lang), ctx),
+            "description": render(rule.description_template(self.lang), ctx),
             "severity": self.rules.severity(rule),
         }
 

@@ -108,6 +108,21 @@ DEFAULT_DESCRIPTIONS: Mapping[str, str] = {
     "gateway": "Über das Gateway {gateway} kam seit {last_seen} keine Nachricht.",
 }
 
+DEFAULT_TITLES_EN: Mapping[str, str] = {
+    "silent": "Sensor {device_name} is silent",
+    "battery": "Battery low: {device_name} ({value_unit})",
+    "decode": "Sensor {device_name}: data cannot be decoded",
+    "threshold": "{quantity} {device_name}: {value_unit}",
+    "gateway": "Gateway {gateway} receives nothing",
+}
+DEFAULT_DESCRIPTIONS_EN: Mapping[str, str] = {
+    "silent": "Last message: {last_seen}. Site: {site}.",
+    "battery": "Battery {value_unit} (limit {threshold}). Site: {site}.",
+    "decode": "The last messages could not be decoded: {error}. Site: {site}.",
+    "threshold": "Value {value_unit} (limit {threshold}) since {since}. Site: {site}.",
+    "gateway": "No message through gateway {gateway} since {last_seen}.",
+}
+
 
 class Selector(BaseModel):
     """Which devices a rule watches; every given criterion must match (AND)."""
@@ -183,11 +198,12 @@ class Rule(BaseModel):
 
     # -- derived -----------------------------------------------------------------------
 
-    def title_template(self) -> str:
-        return self.title or DEFAULT_TITLES[self.kind]
+    def title_template(self, lang: str = "de") -> str:
+        return self.title or (DEFAULT_TITLES_EN if lang == "en" else DEFAULT_TITLES)[self.kind]
 
-    def description_template(self) -> str:
-        return self.description or DEFAULT_DESCRIPTIONS[self.kind]
+    def description_template(self, lang: str = "de") -> str:
+        defaults = DEFAULT_DESCRIPTIONS_EN if lang == "en" else DEFAULT_DESCRIPTIONS
+        return self.description or defaults[self.kind]
 
     def unit(self) -> str | None:
         if self.kind == "threshold" and self.quantity:

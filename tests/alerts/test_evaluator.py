@@ -333,3 +333,17 @@ rules:
         "Über das Gateway gw-sued kam seit 03.12.2026 09:05 CET keine Nachricht"
         in smtp.mails[0].body
     )
+
+
+def test_english_messages(registry, smtp):
+    rules = "rules:\n  - {name: still, kind: silent, after: 1h, channels: [email]}\n"
+    add_device(registry, "70B3D57ED0000C01", name="Beach counter")
+    svc = service(registry, rules, {"email": smtp.url()}, language="en", timezone="UTC")
+    uplink(registry, "70B3D57ED0000C01", T0)
+    svc.cycle(T0 + m(61))
+    (mail,) = smtp.mails
+    assert mail.subject == "[FIRING] Sensor Beach counter is silent"
+    assert (
+        "Warning: Sensor Beach counter is silent\r\nLast message: 2026-12-03 08:00 UTC."
+        in mail.body
+    )

@@ -209,3 +209,21 @@ def test_fuzz_raw_text_never_traceback(text):
         parse_rules(text, "fuzz.yaml")
     except ConfigError as exc:
         assert str(exc).startswith("alert rules fuzz.yaml")
+
+
+def test_docs_channel_urls_are_accepted_by_apprise():
+    import re
+
+    from pydantic import SecretStr
+
+    from alerts.notify import AppriseChannel
+
+    text = DOCS.read_text(encoding="utf-8")
+    urls = re.findall(r"^LORAWAN_ALERTS__CHANNELS__(\w+)=(\S+)$", text, flags=re.M)
+    assert len(urls) >= 4
+    for name, url in urls:
+        if "…" in url:
+            continue
+        AppriseChannel(name.lower(), SecretStr(url))  # raises ConfigError if not understood
+    with pytest.raises(ConfigError, match="LORAWAN_ALERTS__CHANNELS__TEAMS: not a URL"):
+        AppriseChannel("teams", SecretStr("msteams://team/a/b/c"))
