@@ -227,3 +227,18 @@ def test_docs_channel_urls_are_accepted_by_apprise():
         AppriseChannel(name.lower(), SecretStr(url))  # raises ConfigError if not understood
     with pytest.raises(ConfigError, match="LORAWAN_ALERTS__CHANNELS__TEAMS: not a URL"):
         AppriseChannel("teams", SecretStr("msteams://team/a/b/c"))
+
+
+@pytest.mark.parametrize("command", ["api", "run"])
+def test_service_with_a_bad_rules_file_does_not_start(command, tmp_path, capsys, monkeypatch):
+    for k in [k for k in os.environ if k.startswith("LORAWAN_")]:
+        monkeypatch.delenv(k)
+    rules = tmp_path / "alerts.yaml"
+    rules.write_text("rules:\n  - {name: pegel, kind: threshold, quantity: water_level}\n")
+    monkeypatch.setenv("LORAWAN_ALERTS__RULES_FILE", str(rules))
+    monkeypatch.setenv("LORAWAN_STORAGE__DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("LORAWAN_MQTT__PORT", "9")  # never reached
+    assert main([command, "--port", "9"]) == 2
+    err = capsys.readouterr().err
+    assert f"alert rules {rules}:" in err
+    assert "rule 'pegel' (#1): kind threshold needs exactly one of above or below" in err
