@@ -149,6 +149,7 @@ class AlertService:
     # -- the thread --------------------------------------------------------------------
 
     def start(self) -> None:
+        self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="alert-evaluator", daemon=True)
         self._thread.start()
 
