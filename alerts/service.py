@@ -89,6 +89,8 @@ class AlertService:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._leader = False
+        #: evaluation cycles run by the thread (benchmarks wait for the first)
+        self.cycles = 0
 
     # -- one cycle ---------------------------------------------------------------------
 
@@ -160,6 +162,7 @@ class AlertService:
             try:
                 if now >= next_eval:
                     self.cycle(now)
+                    self.cycles += 1
                     EVALUATIONS.labels(result="ok").inc()
                     next_eval = now + timedelta(seconds=self.config.interval)
                 elif self._leader:

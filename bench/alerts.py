@@ -241,6 +241,8 @@ def main() -> None:
         start = now + timedelta(hours=1 + 2 * r)
         offs.append(ingest_rate(reg, args.devices, args.batches, start))
         svc.start()
+        while svc.cycles == 0:  # time whole intervals: not just the first cycle at start
+            time.sleep(0.05)
         ons.append(ingest_rate(reg, args.devices, args.batches, start + timedelta(hours=1)))
         svc.stop()
     off, on = statistics.median(offs), statistics.median(ons)
