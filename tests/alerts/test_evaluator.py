@@ -347,3 +347,29 @@ def test_english_messages(registry, smtp):
         "Warning: Sensor Beach counter is silent\r\nLast message: 2026-12-03 08:00 UTC."
         in mail.body
     )
+
+
+def test_two_evaluators_at_once_on_sqlite_one_acts(registry, smtp):
+    import threading
+
+    rules = PEGEL.replace("for: 5m", "for: 0s")
+    add_device(registry, "70B3D57ED0000D01", name="Pegel Brücke")
+    uplink(registry, "70B3D57ED0000D01", T0, (("water_level", "", 2.9),))
+    a = service(registry, rules, {"email": smtp.url()}, holder="a")
+    b = service(registry, rules, {"email": smtp.url()}, holder="b")
+    results: dict[str, list[bool]] = {"a": [], "b": []}
+    go = threading.Barrier(2)
+
+    def run(name, svc):
+        go.wait()
+        for k in range(10):
+            results[name].append(svc.cycle(T0 + timedelta(seconds=k)).leader)
+
+    threads = [threading.Thread(target=run, args=(n, s)) for n, s in (("a", a), ("b", b))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted([any(results["a"]), any(results["b"])]) == [False, True]  # one acted
+    assert len(smtp.mails) == 1
+    assert len(a.db.outbox()) == 1 and len(a.db.history()) == 1
