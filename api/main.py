@@ -25,7 +25,7 @@ import lorawan_monitor
 from api.deps import READ_SCHEME, KeyRing
 from api.docs import install_docs
 from api.errors import install_handlers
-from api.routes import decode, devices, health, metrics, quantities, readings
+from api.routes import alerts, decode, devices, health, metrics, quantities, readings
 from api.schemas import ErrorPublic, ParameterErrorPublic
 from api.sta import routes as sta
 from decoders.registry import NATIVE, DecoderRegistry
@@ -60,6 +60,7 @@ def create_app(
     decoders: DecoderRegistry | None = None,
     state: ServiceState = STATE,
     clock: Callable[[], datetime] = _now,
+    alert_db: Any = None,
 ) -> FastAPI:
     app = FastAPI(
         title="lorawan-monitor",
@@ -80,6 +81,7 @@ def create_app(
                 "name": "sensorthings",
                 "description": "OGC SensorThings API v1.1 (read-only, public devices): /sta/v1.1",
             },
+            {"name": "alerts", "description": "Active alerts, their history, acknowledge, silence"},
         ],
     )
     app.state.settings = settings
@@ -88,6 +90,7 @@ def create_app(
     app.state.decoders = decoders if decoders is not None else NATIVE
     app.state.service_state = state
     app.state.clock = clock
+    app.state.alert_db = alert_db  # alerts.state.AlertDb; None: built from the registry
     app.state.keyring = KeyRing.from_keys(k.get_secret_value() for k in settings.api.api_keys)
 
     api = APIRouter(prefix=API_PREFIX)
@@ -98,6 +101,7 @@ def create_app(
     api.include_router(devices.router)
     api.include_router(quantities.router)
     api.include_router(decode.router)
+    api.include_router(alerts.router)
     opendata = _optional_router("api.routes.opendata")
     if opendata is not None:
         api.include_router(opendata)

@@ -31,6 +31,7 @@ COMMANDS = (
     "export",
     "opendata",
     "settings",
+    "alerts",
 )
 
 log = logging.getLogger("lorawan_monitor")

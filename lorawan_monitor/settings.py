@@ -235,6 +235,58 @@ class TtsSettings(BaseModel):
         return bool(self.api_url and self.api_key)
 
 
+class AlertsSettings(BaseModel):
+    """Alerting (#17): rules file, channels (apprise URLs, secrets), evaluator timing."""
+
+    #: run the evaluator in ``run``/``api`` processes (with a rules file)
+    enabled: bool = True
+    #: YAML rules file (docs/alerts.md); none = no alerts
+    rules_file: Path | None = None
+    #: channel name -> apprise URL, e.g. ``LORAWAN_ALERTS__CHANNELS__EMAIL=mailtos://…``
+    channels: dict[str, SecretStr] = Field(default_factory=dict)
+    #: seconds between evaluations
+    interval: float = Field(30.0, ge=0.05, le=3600)
+    #: seconds a new notification waits for others to join its message (grouping)
+    group_wait: float = Field(30.0, ge=0, le=3600)
+    #: retry backoff of a channel that is down: first delay, doubling up to the maximum
+    retry_min: float = Field(5.0, gt=0)
+    retry_max: float = Field(900.0, gt=0)
+    #: the evaluator lease in the registry database (another process takes over after it)
+    lease_ttl: float = Field(90.0, ge=1)
+    timezone: str = "Europe/Berlin"
+    language: Literal["de", "en"] = "de"
+
+    @field_validator("channels")
+    @classmethod
+    def _names(cls, v: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        bad = [n for n in v if not n or not all(c.isalnum() or c in "_-" for c in n)]
+        if bad:
+            raise ValueError(f"channel names are letters, digits, '_' or '-': {bad!r}")
+        return {n.lower(): u for n, u in v.items()}
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(v)
+        except Exception:
+            raise ValueError(f"not a time zone name (e.g. Europe/Berlin, UTC): {v!r}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _lease(self) -> AlertsSettings:
+        if self.lease_ttl <= self.interval:
+            raise ValueError(
+                "LORAWAN_ALERTS__LEASE_TTL must be longer than LORAWAN_ALERTS__INTERVAL "
+                "(the evaluator renews its lease once per cycle)"
+            )
+        if self.retry_max < self.retry_min:
+            raise ValueError("LORAWAN_ALERTS__RETRY_MAX must not be below RETRY_MIN")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LORAWAN_",
@@ -251,6 +303,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     api: ApiSettings = ApiSettings()
     tts: TtsSettings = TtsSettings()
+    alerts: AlertsSettings = AlertsSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -143,3 +143,42 @@ def tune_gc() -> None:
 
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
+
+
+def build_alerts(
+    settings: Settings, registry: Registry, store: TimeSeriesStore | None, *, rules_file: Any = None
+) -> Any:
+    """The alert evaluator (``alerts.service.AlertService``, not started) or None when no
+    rules file is configured or alerts are disabled. A bad rules file or channel URL is a
+    ConfigError naming the file, the rule and the setting."""
+    cfg = settings.alerts
+    path = rules_file or cfg.rules_file
+    if not cfg.enabled or path is None:
+        return None
+    from alerts.notify import build_channels
+    from alerts.rules import load_rules
+    from alerts.service import AlertConfig, AlertService
+    from alerts.state import AlertDb
+
+    rules = load_rules(path)
+    rules.check_channels(list(cfg.channels))
+    channels = build_channels(cfg.channels)
+    engine = getattr(registry, "engine", None)
+    db = AlertDb(engine) if engine is not None else AlertDb.open(settings.storage.registry_dsn())
+    log.info("alerts: %d rules from %s, channels: %s", len(rules.rules), path, ", ".join(channels))
+    return AlertService(
+        rules,
+        db=db,
+        registry=registry,
+        store=store,
+        channels=channels,
+        config=AlertConfig(
+            interval=cfg.interval,
+            group_wait=cfg.group_wait,
+            retry_min=cfg.retry_min,
+            retry_max=cfg.retry_max,
+            lease_ttl=cfg.lease_ttl,
+            timezone=cfg.timezone,
+            language=cfg.language,
+        ),
+    )

@@ -33,15 +33,22 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.main import create_app
-    from lorawan_monitor.wiring import build_decoders, build_registry, build_store
+    from lorawan_monitor.wiring import build_alerts, build_decoders, build_registry, build_store
 
     host = args.host or settings.api.host
     port = args.port or settings.api.port
     store = build_store(settings)
     registry = build_registry(settings)
+    alerting = build_alerts(settings, registry, store)
+    if alerting is not None:
+        alerting.start()
     try:
         app = create_app(
-            settings, store=store, registry=registry, decoders=build_decoders(settings)
+            settings,
+            store=store,
+            registry=registry,
+            decoders=build_decoders(settings),
+            alert_db=alerting.db if alerting is not None else None,
         )
         if not settings.api.api_keys:
             log.warning("no API keys configured (LORAWAN_API__API_KEYS): edits are disabled")
@@ -50,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
         )
         uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
     finally:
+        if alerting is not None:
+            alerting.stop()
         registry.close()
         store.close()
     return 0

@@ -133,6 +133,44 @@ class LiveFeed:
         self._thread.join(self.every + 5)
 
 
+#: the demo's rules (docs/alerts.md explains the format); ``{parking}`` is the key of the
+#: parking sensor whose bay fills and empties while the demo runs
+DEMO_RULES = """
+defaults:
+  channels: [log]      # no channel configured: the log shows what would be sent
+  repeat: 1h
+rules:
+  - name: sensor-stumm
+    kind: silent
+    missed: 2          # two expected uplinks missed
+    severity: warning
+    title: "Sensor {{device_name}} meldet sich nicht"
+    description: "Letzte Nachricht {{last_seen}} (seit {{value_unit}}). Standort: {{site}}."
+  - name: nicht-dekodierbar
+    kind: decode
+    last: 3
+    severity: warning
+  - name: parkplatz-belegt
+    kind: threshold
+    select: {{devices: [{parking}]}}
+    quantity: presence
+    above: 0.5
+    severity: info
+    title: "Stellplatz {{device_name}} belegt"
+    description: "Belegt seit {{since}}."
+  - name: batterie-schwach
+    kind: battery
+    percent: 15
+    volts: 2.5
+"""
+
+
+def _write_demo_rules(data_dir: Path, parking_key: str) -> Path:
+    path = data_dir / "alert-rules.yaml"
+    path.write_text(DEMO_RULES.format(parking=parking_key), encoding="utf-8")
+    return path
+
+
 def _register_extras(registry: Any, silent_key: str, silent_interval: int) -> None:
     from storage.registry_base import DeviceMeta
 
@@ -199,12 +237,14 @@ def run(args: argparse.Namespace) -> int:
         },
         storage={"data_dir": data_dir},
         api={"host": args.host, "port": args.port, "api_keys": [api_key]},
+        alerts={"interval": 5.0, "group_wait": 5.0},
     )
     broker = EmbeddedBroker("127.0.0.1", mqtt_port)
     broker.start()
     registry = SqlRegistry(settings.storage.registry_dsn())
     store = SqliteStore(data_dir / "timeseries.db")
     service = IngestService(settings, store=store, registry=registry)
+    alerting: Any = None
     server: uvicorn.Server | None = None
     feed: LiveFeed | None = None
     publisher: Any = None
@@ -221,6 +261,12 @@ def run(args: argparse.Namespace) -> int:
         )
         _register_extras(registry, silent.dev_eui, silent.interval_s)
         _publish_healthy(registry, fleet)
+        parking = next(d for d in fleet if d.behaviour == "lpp-parking")
+        from lorawan_monitor.wiring import build_alerts
+
+        alerting = build_alerts(
+            settings, registry, store, rules_file=_write_demo_rules(data_dir, parking.dev_eui)
+        )
         service.start()
         publisher = Publisher("127.0.0.1", mqtt_port, client_id="lorawan-monitor-demo-sim")
         now = datetime.now(UTC)
@@ -241,8 +287,15 @@ def run(args: argparse.Namespace) -> int:
         publisher.publish(backlog)
         feed = LiveFeed(publisher, fleet, per_device + 1, args.every)
         feed.start()
+        if alerting is not None:
+            alerting.start()
 
-        app = create_app(settings, store=store, registry=registry)
+        app = create_app(
+            settings,
+            store=store,
+            registry=registry,
+            alert_db=alerting.db if alerting is not None else None,
+        )
         server = uvicorn.Server(
             uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")
         )
@@ -263,6 +316,8 @@ def run(args: argparse.Namespace) -> int:
             f"({len(fleet) + 1} simulated devices, {args.broken} with broken payloads)\n"
             f"  installer page : {base}/installer\n"
             f"  API            : {base}/api/v1/devices\n"
+            f"  alerts         : {base}/api/v1/alerts  (history: /api/v1/alerts/history)\n"
+            f"  alert rules    : {data_dir / 'alert-rules.yaml'} (notifications go to the log)\n"
             f"  API docs       : {base}/docs\n"
             f"  metrics        : {base}/metrics\n"
             f"  MQTT broker    : mqtt://127.0.0.1:{mqtt_port}\n"
@@ -281,6 +336,8 @@ def run(args: argparse.Namespace) -> int:
             server.should_exit = True
         if feed is not None:
             feed.stop()
+        if alerting is not None:
+            alerting.stop()
         if publisher is not None:
             publisher.close()
         service.stop()

@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from api.main import create_app
     from ingest.service import IngestService
     from lorawan_monitor.wiring import (
+        build_alerts,
         build_decoders,
         build_registry,
         build_store,
@@ -51,12 +52,21 @@ def run(args: argparse.Namespace) -> int:
     ingest_store = build_store(settings)
     api_store = build_store(settings)
     service = IngestService(settings, store=ingest_store, registry=registry, decoders=decoders)
+    alerting = build_alerts(settings, registry, api_store)  # a bad rules file stops us here
     tune_gc()
     service.start()
+    if alerting is not None:
+        alerting.start()
     host = args.host or settings.api.host
     port = args.port or settings.api.port
     try:
-        app = create_app(settings, store=api_store, registry=registry, decoders=decoders)
+        app = create_app(
+            settings,
+            store=api_store,
+            registry=registry,
+            decoders=decoders,
+            alert_db=alerting.db if alerting is not None else None,
+        )
         log.info("ingest running; API on http://%s:%d/api/v1, installer /installer", host, port)
         # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; with these handlers
         # in place that lands here, and the ingest below is stopped (buffer flushed) too
@@ -65,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
     finally:
         log.info("stopping: flushing the buffer")
+        if alerting is not None:
+            alerting.stop()
         service.stop()
         registry.close()
         ingest_store.close()

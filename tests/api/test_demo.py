@@ -82,6 +82,20 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
             geo = c.get("/api/v1/opendata/stations.geojson").json()
             assert len(geo["features"]) >= 10
             assert bad not in {f["id"] for f in geo["features"]}  # broken ones stay private
+            # the demo's alert rules (#17): the silent device and the broken ones fire
+            firing: set[str] = set()
+            while (
+                time.monotonic() < deadline + 6
+                and not {
+                    "sensor-stumm",
+                    "nicht-dekodierbar",
+                }
+                <= firing
+            ):
+                alerts = c.get("/api/v1/alerts").json()["alerts"]
+                firing = {a["rule"] for a in alerts if a["state"] == "firing"}
+                time.sleep(0.5)
+            assert {"sensor-stumm", "nicht-dekodierbar"} <= firing, alerts
         out, err = proc.communicate(timeout=40)
     finally:
         if proc.poll() is None:
@@ -90,6 +104,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
     assert proc.returncode == 0, err.decode()[-2000:]
     text = out.decode()
     assert f"http://localhost:{port}/installer" in text and "API key" in text
+    assert f"http://localhost:{port}/api/v1/alerts" in text
     assert (tmp_path / "data" / "registry.db").is_file()  # --data-dir keeps the data
     # the demo's own lines are not buried under the embedded broker's logging (#14)
     noisy = [ln for ln in err.decode().splitlines() if " INFO amqtt" in ln or "transitions" in ln]

@@ -9,7 +9,7 @@ here; the next uplink of each device starts its learning. ``last_readings_at`` s
 the "last readings" were received (the last uplink may have carried none).
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-03
 """
 
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
