@@ -318,6 +318,7 @@ def run(args: argparse.Namespace) -> int:
             f"  API            : {base}/api/v1/devices\n"
             f"  alerts         : {base}/api/v1/alerts  (history: /api/v1/alerts/history)\n"
             f"  alert rules    : {data_dir / 'alert-rules.yaml'} (notifications go to the log)\n"
+            f"  SensorThings   : {base}/sta/v1.1/Things  (OGC SensorThings API, public devices)\n"
             f"  API docs       : {base}/docs\n"
             f"  metrics        : {base}/metrics\n"
             f"  MQTT broker    : mqtt://127.0.0.1:{mqtt_port}\n"

@@ -82,6 +82,13 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
             geo = c.get("/api/v1/opendata/stations.geojson").json()
             assert len(geo["features"]) >= 10
             assert bad not in {f["id"] for f in geo["features"]}  # broken ones stay private
+            # the same public devices on the SensorThings API, with their readings (#18)
+            things = c.get("/sta/v1.1/Things", params={"$count": "true", "$top": "1000"}).json()
+            assert things["@iot.count"] == len(geo["features"])
+            assert {t["@iot.id"] for t in things["value"]} == {f["id"] for f in geo["features"]}
+            ds = c.get(f"/sta/v1.1/Things('{things['value'][0]['@iot.id']}')/Datastreams").json()
+            obs = c.get(ds["value"][0]["Observations@iot.navigationLink"]).json()
+            assert obs["value"] and isinstance(obs["value"][0]["result"], float)
             # the demo's alert rules (#17): the silent device and the broken ones fire
             firing: set[str] = set()
             while (
