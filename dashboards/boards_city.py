@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from grafana_foundation_sdk.builders import geomap, table, timeseries
 from grafana_foundation_sdk.builders import common as cb
+from grafana_foundation_sdk.builders import geomap, table, timeseries
+from grafana_foundation_sdk.builders.dashboard import QueryVariable
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import geomap as geomodel
 
@@ -11,9 +12,11 @@ from dashboards import marks
 from dashboards.grafana import (
     ROW_EUI,
     SERIES_EUI,
+    AnyPanel,
     Board,
     Json,
     Options,
+    Target,
     common_panel,
     describe,
     installer_link,
@@ -35,7 +38,7 @@ BY = ("site", "name", "device", "dev_eui", "sensor")
 ALIAS = "$tag_site / $tag_name $tag_sensor"
 
 
-def variables(o: Options, category: str | None) -> list[object]:
+def variables(o: Options, category: str | None) -> list[QueryVariable]:
     cat = f"\"category\" = '{category}'" if category else ""
     app = '"application" =~ /^$application$/'
     site = '"site" =~ /^$site$/'
@@ -136,7 +139,7 @@ def _regex_escape(text: str) -> str:
 LATEST = (Q.TEMPERATURE, Q.RELATIVE_HUMIDITY, Q.CO2, Q.WATER_LEVEL)
 
 
-def _latest_targets() -> list[object]:
+def _latest_targets() -> list[Target]:
     loc = target(
         "A",
         f'SELECT last("latitude") AS "latitude", last("longitude") AS "longitude" FROM "{LOCATION}"'
@@ -161,7 +164,6 @@ JOIN: list[tuple[str, Json]] = [
 
 
 def _latest(o: Options, b: Board) -> None:
-    co2 = marks.CO2_UBA
     m = (
         geomap.Panel()
         .view(geomap.MapViewConfig().id("fit").lat(0).lon(0).zoom(12))
@@ -203,36 +205,62 @@ def _latest(o: Options, b: Board) -> None:
         "Letzter Wert im Zeitraum je Gerät; der Name führt zur Installationsseite.",
         "Last value in the time range per device; the name links to the installer page.",
     )
-    for panel, title, desc in (
-        (m, o.t("Aktuelle Werte auf der Karte", "Latest values on the map"), desc_map),
-        (t, o.t("Aktuelle Werte je Gerät", "Latest values per device"), desc_table),
-    ):
-        p = common_panel(panel, title, desc, _latest_targets())  # type: ignore[type-var]
-        for q in LATEST:
-            p = unit_override(p, q.value, unit_of(q))
-            p = rename(p, q.value, o.label(q))
-        p = p.override_by_name(
-            "co2",
-            [
-                prop(
-                    "thresholds",
-                    {"mode": "absolute", "steps": [{"color": c, "value": v} for v, c in co2]},
-                ),
-                prop("color", {"mode": "thresholds"}),
-                prop("custom.cellOptions", {"type": "color-text"}),
-            ],
-        )
-        p = p.override_by_name(
-            "name",
-            [
-                prop("displayName", o.t("Gerät", "Device")),
-                prop("links", link_value(o.t("Installationsseite", "Installer page"), _inst(o))),
-            ],
-        )
-        p = rename(p, "site", o.t("Standort", "Site"))
-        for kind, opts in JOIN:
-            p = p.with_transformation(transform(kind, opts))
-        b.add(p, w=12, h=12)
+    b.add(
+        _latest_fields(
+            o,
+            common_panel(
+                m,
+                o.t("Aktuelle Werte auf der Karte", "Latest values on the map"),
+                desc_map,
+                _latest_targets(),
+            ),
+        ),
+        w=12,
+        h=12,
+    )
+    b.add(
+        _latest_fields(
+            o,
+            common_panel(
+                t,
+                o.t("Aktuelle Werte je Gerät", "Latest values per device"),
+                desc_table,
+                _latest_targets(),
+            ),
+        ),
+        w=12,
+        h=12,
+    )
+
+
+def _latest_fields(o: Options, p: AnyPanel) -> AnyPanel:
+    """Units, German names and the CO₂ colours of the joined latest-value columns."""
+    co2 = marks.CO2_UBA
+    for q in LATEST:
+        p = unit_override(p, q.value, unit_of(q))
+        p = rename(p, q.value, o.label(q))
+    p = p.override_by_name(
+        "co2",
+        [
+            prop(
+                "thresholds",
+                {"mode": "absolute", "steps": [{"color": c, "value": v} for v, c in co2]},
+            ),
+            prop("color", {"mode": "thresholds"}),
+            prop("custom.cellOptions", {"type": "color-text"}),
+        ],
+    )
+    p = p.override_by_name(
+        "name",
+        [
+            prop("displayName", o.t("Gerät", "Device")),
+            prop("links", link_value(o.t("Installationsseite", "Installer page"), _inst(o))),
+        ],
+    )
+    p = rename(p, "site", o.t("Standort", "Site"))
+    for kind, opts in JOIN:
+        p = p.with_transformation(transform(kind, opts))
+    return p
 
 
 def _inst(o: Options) -> str:
@@ -249,7 +277,7 @@ def environment(o: Options) -> Json:
             "Temperature, humidity, CO₂, water and weather",
         ),
         tags=["environment"],
-        variables=variables(o, "environment"),  # type: ignore[arg-type]
+        variables=variables(o, "environment"),
     )
     env = "environment"
     b.row(o.t("Aktuelle Werte", "Latest values"))
@@ -289,7 +317,9 @@ def environment(o: Options) -> Json:
     wind = common_panel(
         timeseries.Panel(),
         o.t("Wind und Böen", "Wind speed and gusts"),
-        describe(o, Q.WIND_SPEED, o.t("Böen: Maximum je Intervall.", "Gusts: maximum per interval.")),
+        describe(
+            o, Q.WIND_SPEED, o.t("Böen: Maximum je Intervall.", "Gusts: maximum per interval.")
+        ),
         [
             target(
                 "A",
@@ -304,17 +334,19 @@ def environment(o: Options) -> Json:
         ],
         unit=unit_of(Q.WIND_SPEED),
     )
-    b.add(lines(wind))
+    b.add(lines(wind).data_links([installer_link(o, SERIES_EUI)]))
     direction = common_panel(
         timeseries.Panel(),
         o.label(Q.WIND_DIRECTION),
-        describe(o, Q.WIND_DIRECTION, o.t("Letzter Wert je Intervall.", "Last value per interval.")),
+        describe(
+            o, Q.WIND_DIRECTION, o.t("Letzter Wert je Intervall.", "Last value per interval.")
+        ),
         [target("A", select('last("value")', Q.WIND_DIRECTION, env, *BY), alias=ALIAS)],
         unit=unit_of(Q.WIND_DIRECTION),
         minimum=0,
         maximum=360,
     )
-    b.add(lines(direction, points=True))
+    b.add(lines(direction, points=True).data_links([installer_link(o, SERIES_EUI)]))
     for every, title in (
         ("1h", o.t("Niederschlag je Stunde", "Precipitation per hour")),
         ("1d", o.t("Niederschlag je Tag", "Precipitation per day")),
@@ -339,6 +371,7 @@ def environment(o: Options) -> Json:
             unit=unit_of(Q.PRECIPITATION),
             interval=every,
         )
-        b.add(lines(rain, bars=True, calcs=("sum", "max")))
+        rain = lines(rain, bars=True, calcs=("sum", "max"))
+        b.add(rain.data_links([installer_link(o, SERIES_EUI)]))
     b.add(mean_panel(o, Q.ATMOSPHERIC_PRESSURE, o.label(Q.ATMOSPHERIC_PRESSURE), env), w=24)
     return b.json()

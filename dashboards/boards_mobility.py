@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import bargauge, stat, statetimeline, table, timeseries
+from grafana_foundation_sdk.builders import common as cb
 from grafana_foundation_sdk.models import common
 
 from dashboards import marks
@@ -81,7 +82,11 @@ def _parking(o: Options, b: Board, category: str) -> None:
     per_space = common_panel(
         statetimeline.Panel(),
         o.t("Belegung je Stellplatz", "Occupancy per space"),
-        describe(o, occ, o.t("0 = frei (grün), 1 = belegt (rot).", "0 = free (green), 1 = occupied (red).")),
+        describe(
+            o,
+            occ,
+            o.t("0 = frei (grün), 1 = belegt (rot).", "0 = free (green), 1 = occupied (red)."),
+        ),
         [
             target(
                 "A",
@@ -101,9 +106,7 @@ def _parking(o: Options, b: Board, category: str) -> None:
     )
 
 
-def _style(mode: common.GraphThresholdsStyleMode) -> object:
-    from grafana_foundation_sdk.builders import common as cb
-
+def _style(mode: common.GraphThresholdsStyleMode) -> cb.GraphThresholdsStyleConfig:
     return cb.GraphThresholdsStyleConfig().mode(mode)
 
 
@@ -188,7 +191,7 @@ def tourism(o: Options) -> Json:
         title=o.t("LoRaWAN – Tourismus", "LoRaWAN – Tourism"),
         description=o.t("Besucher und Parken", "Visitors and parking"),
         tags=["tourism"],
-        variables=variables(o, "tourism"),  # type: ignore[arg-type]
+        variables=variables(o, "tourism"),
     )
     b.row(o.t("Besucher", "Visitors"))
     for q, title in (
@@ -199,13 +202,33 @@ def tourism(o: Options) -> Json:
             stat.Panel(),
             title,
             describe(o, q, o.t("Summe im Zeitraum je Standort.", "Sum over the range per site.")),
-            [target("A", select('sum("value")', q, "tourism", "site", every=None), alias="$tag_site")],
+            [
+                target(
+                    "A", select('sum("value")', q, "tourism", "site", every=None), alias="$tag_site"
+                )
+            ],
             unit=unit_of(q),
             th=GREEN,
         )
         b.add(stat_look(p))
-    _counts(o, b, "tourism", Q.PEOPLE_IN, Q.PEOPLE_IN_TOTAL, o.t("Personen hinein", "People in"), o.t("hinein", "in"))
-    _counts(o, b, "tourism", Q.PEOPLE_OUT, Q.PEOPLE_OUT_TOTAL, o.t("Personen hinaus", "People out"), o.t("hinaus", "out"))
+    _counts(
+        o,
+        b,
+        "tourism",
+        Q.PEOPLE_IN,
+        Q.PEOPLE_IN_TOTAL,
+        o.t("Personen hinein", "People in"),
+        o.t("hinein", "in"),
+    )
+    _counts(
+        o,
+        b,
+        "tourism",
+        Q.PEOPLE_OUT,
+        Q.PEOPLE_OUT_TOTAL,
+        o.t("Personen hinaus", "People out"),
+        o.t("hinaus", "out"),
+    )
     hourly = select('sum("value") AS "people"', Q.PEOPLE_IN, "tourism", every="1h")
     busiest = common_panel(
         table.Panel(),
@@ -223,9 +246,13 @@ def tourism(o: Options) -> Json:
         th=((None, "transparent"), (1, "green"), (20, "yellow"), (50, "red")),
         decimals=1,
     )
-    busiest = busiest.cell_height(common.TableCellHeight.SM).show_header(True).cell_options(
-        common.TableColoredBackgroundCellOptions(
-            mode=common.TableCellBackgroundDisplayMode.GRADIENT
+    busiest = (
+        busiest.cell_height(common.TableCellHeight.SM)
+        .show_header(True)
+        .cell_options(
+            common.TableColoredBackgroundCellOptions(
+                mode=common.TableCellBackgroundDisplayMode.GRADIENT
+            )
         )
     )
     for kind, opts in BUSIEST:
@@ -242,19 +269,37 @@ def traffic(o: Options) -> Json:
         title=o.t("LoRaWAN – Verkehr", "LoRaWAN – Traffic"),
         description=o.t("Verkehrszählung und Parken", "Vehicle counts and parking"),
         tags=["traffic"],
-        variables=variables(o, "traffic"),  # type: ignore[arg-type]
+        variables=variables(o, "traffic"),
     )
     b.row(o.t("Fahrzeuge", "Vehicles"))
     total = common_panel(
         bargauge.Panel(),
         o.t("Fahrzeuge (Zeitraum)", "Vehicles (time range)"),
-        describe(o, Q.VEHICLE_COUNT, o.t("Summe im Zeitraum je Standort.", "Sum over the range per site.")),
-        [target("A", select('sum("value")', Q.VEHICLE_COUNT, "traffic", "site", every=None), alias="$tag_site")],
+        describe(
+            o,
+            Q.VEHICLE_COUNT,
+            o.t("Summe im Zeitraum je Standort.", "Sum over the range per site."),
+        ),
+        [
+            target(
+                "A",
+                select('sum("value")', Q.VEHICLE_COUNT, "traffic", "site", every=None),
+                alias="$tag_site",
+            )
+        ],
         unit=unit_of(Q.VEHICLE_COUNT),
         th=GREEN,
     )
     b.add(bar_look(total), w=24, h=5)
-    _counts(o, b, "traffic", Q.VEHICLE_COUNT, Q.VEHICLE_COUNT_TOTAL, o.t("Fahrzeuge", "Vehicles"), o.t("Fahrzeuge", "vehicles"))
+    _counts(
+        o,
+        b,
+        "traffic",
+        Q.VEHICLE_COUNT,
+        Q.VEHICLE_COUNT_TOTAL,
+        o.t("Fahrzeuge", "Vehicles"),
+        o.t("Fahrzeuge", "vehicles"),
+    )
     _parking(o, b, "traffic")
     return b.json()
 

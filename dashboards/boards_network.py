@@ -13,6 +13,7 @@ from grafana_foundation_sdk.builders import (
 )
 from grafana_foundation_sdk.builders import common as cb
 from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.models import dashboard as gm
 from grafana_foundation_sdk.models import piechart as piemodel
 
 from dashboards import marks
@@ -71,7 +72,10 @@ def _device_columns(o: Options, p: table.Panel, *, hide_eui: bool = True) -> tab
         "name",
         [
             prop("displayName", o.t("Gerät", "Device")),
-            prop("links", link_value(o.t("Installationsseite", "Installer page"), o.installer(ROW_EUI))),
+            prop(
+                "links",
+                link_value(o.t("Installationsseite", "Installer page"), o.installer(ROW_EUI)),
+            ),
         ],
     )
     p = rename(p, "site", o.t("Standort", "Site"))
@@ -82,7 +86,9 @@ def _device_columns(o: Options, p: table.Panel, *, hide_eui: bool = True) -> tab
 def _problems(o: Options, b: Board) -> None:
     """One table of devices that need someone: silent, low battery, decode errors."""
     recent = f"time > now() - {marks.SILENT_AFTER}"
-    seen = select('last("f_cnt") AS "f_cnt"', UPLINK, None, *DEVICE_TAGS, every=None, time=SEEN_WINDOW)
+    seen = select(
+        'last("f_cnt") AS "f_cnt"', UPLINK, None, *DEVICE_TAGS, every=None, time=SEEN_WINDOW
+    )
     fresh = select('count("f_cnt") AS "recent"', UPLINK, None, "device", every=None, time=recent)
     errors = select(
         'count("f_cnt") AS "decode_errors"',
@@ -92,9 +98,16 @@ def _problems(o: Options, b: Board) -> None:
         every=None,
         extra="\"decode_status\" = 'error'",
     )
-    pct = select('last("value") AS "battery"', Q.BATTERY, None, "device", every=None, time=SEEN_WINDOW)
+    pct = select(
+        'last("value") AS "battery"', Q.BATTERY, None, "device", every=None, time=SEEN_WINDOW
+    )
     volts = select(
-        'last("value") AS "battery_voltage"', Q.BATTERY_VOLTAGE, None, "device", every=None, time=SEEN_WINDOW
+        'last("value") AS "battery_voltage"',
+        Q.BATTERY_VOLTAGE,
+        None,
+        "device",
+        every=None,
+        time=SEEN_WINDOW,
     )
     p = common_panel(
         table.Panel(),
@@ -124,13 +137,23 @@ def _problems(o: Options, b: Board) -> None:
     p = unit_override(p, "battery_voltage", "volt")
     p = rename(p, "battery", o.t("Batterie", "Battery"))
     p = rename(p, "battery_voltage", o.t("Batteriespannung", "Battery voltage"))
-    p = rename(p, "recent", o.t(f"Uplinks letzte {marks.SILENT_AFTER}", f"Uplinks last {marks.SILENT_AFTER}"))
+    p = rename(
+        p,
+        "recent",
+        o.t(f"Uplinks letzte {marks.SILENT_AFTER}", f"Uplinks last {marks.SILENT_AFTER}"),
+    )
     p = rename(p, "decode_errors", o.t("Dekodierfehler", "Decode errors"))
-    for name, steps in (("battery", marks.BATTERY_PERCENT), ("battery_voltage", marks.BATTERY_VOLTS)):
+    for name, steps in (
+        ("battery", marks.BATTERY_PERCENT),
+        ("battery_voltage", marks.BATTERY_VOLTS),
+    ):
         p = p.override_by_name(
             name,
             [
-                prop("thresholds", {"mode": "absolute", "steps": [{"color": c, "value": v} for v, c in steps]}),
+                prop(
+                    "thresholds",
+                    {"mode": "absolute", "steps": [{"color": c, "value": v} for v, c in steps]},
+                ),
                 prop("custom.cellOptions", {"type": "color-background"}),
             ],
         )
@@ -143,7 +166,10 @@ def _problems(o: Options, b: Board) -> None:
                 "match": "any",
                 "filters": [
                     {"fieldName": "recent", "config": {"id": "isNull", "options": {}}},
-                    {"fieldName": "decode_errors", "config": {"id": "greater", "options": {"value": 0}}},
+                    {
+                        "fieldName": "decode_errors",
+                        "config": {"id": "greater", "options": {"value": 0}},
+                    },
                     {
                         "fieldName": "battery",
                         "config": {"id": "lower", "options": {"value": marks.BATTERY_LOW_PERCENT}},
@@ -158,7 +184,15 @@ def _problems(o: Options, b: Board) -> None:
         ("sortBy", {"sort": [{"field": "Time 1"}]}),
         (
             "organize",
-            {"excludeByName": {"Time 2": True, "Time 3": True, "Time 4": True, "Time 5": True, "f_cnt": True}},
+            {
+                "excludeByName": {
+                    "Time 2": True,
+                    "Time 3": True,
+                    "Time 4": True,
+                    "Time 5": True,
+                    "f_cnt": True,
+                }
+            },
         ),
     ):
         p = p.with_transformation(transform(kind, opts))
@@ -218,7 +252,10 @@ def _alerts(o: Options, b: Board) -> None:
         "device",
         [
             prop("displayName", o.t("Gerät", "Device")),
-            prop("links", link_value(o.t("Installationsseite", "Installer page"), o.installer(ROW_EUI))),
+            prop(
+                "links",
+                link_value(o.t("Installationsseite", "Installer page"), o.installer(ROW_EUI)),
+            ),
         ],
     )
     t = rename(t, "rule", o.t("Regel", "Rule"))
@@ -230,9 +267,7 @@ def _alerts(o: Options, b: Board) -> None:
     b.add(t.no_value(o.t("Keine Alarme", "No alerts")), w=10, h=8)
 
 
-def _value_map(options: dict[str, tuple[str, str]]) -> object:
-    from grafana_foundation_sdk.models import dashboard as gm
-
+def _value_map(options: dict[str, tuple[str, str]]) -> gm.ValueMap:
     return gm.ValueMap(
         options={
             k: gm.ValueMappingResult(text=text, color=color, index=i)
@@ -291,7 +326,10 @@ def _overview(o: Options, b: Board) -> None:
     p = common_panel(
         stat.Panel(),
         o.t("Aktive Geräte", "Active devices"),
-        o.t("Geräte mit mindestens einem Uplink im Zeitraum.", "Devices with an uplink in the range."),
+        o.t(
+            "Geräte mit mindestens einem Uplink im Zeitraum.",
+            "Devices with an uplink in the range.",
+        ),
         [target("A", active)],
         th=GREEN,
     )
@@ -316,7 +354,10 @@ def _silent(o: Options, b: Board) -> None:
     b.row(o.t("Stille Geräte", "Silent devices"))
     p = common_panel(
         statetimeline.Panel(),
-        o.t("Uplinks je Gerät und Stunde (rot = still)", "Uplinks per device and hour (red = silent)"),
+        o.t(
+            "Uplinks je Gerät und Stunde (rot = still)",
+            "Uplinks per device and hour (red = silent)",
+        ),
         o.t("Stunden ohne Uplink sind rot.", "Hours without an uplink are red."),
         [
             target(
@@ -342,7 +383,9 @@ def _silent(o: Options, b: Board) -> None:
     )
     interval = (
         'SELECT median("gap") AS "typical_interval" FROM ('
-        + select('elapsed("f_cnt", 1s) AS "gap"', UPLINK, None, "device", every=None, time=SEEN_WINDOW)
+        + select(
+            'elapsed("f_cnt", 1s) AS "gap"', UPLINK, None, "device", every=None, time=SEEN_WINDOW
+        )
         + ') GROUP BY "device"'
     )
     t = common_panel(
@@ -386,7 +429,9 @@ def _decoding(o: Options, b: Board) -> None:
         [
             target(
                 "A",
-                select('count("f_cnt")', UPLINK, None, "model", extra="\"decode_status\" = 'error'"),
+                select(
+                    'count("f_cnt")', UPLINK, None, "model", extra="\"decode_status\" = 'error'"
+                ),
                 alias="$tag_model",
             )
         ],
@@ -399,7 +444,14 @@ def _decoding(o: Options, b: Board) -> None:
         [
             target(
                 "A",
-                select('count("f_cnt") AS "uplinks"', UPLINK, None, "model", "decode_status", every=None),
+                select(
+                    'count("f_cnt") AS "uplinks"',
+                    UPLINK,
+                    None,
+                    "model",
+                    "decode_status",
+                    every=None,
+                ),
                 fmt="table",
             )
         ],
@@ -411,8 +463,20 @@ def _decoding(o: Options, b: Board) -> None:
 
 def _radio_row(o: Options, b: Board) -> None:
     b.row(o.t("Funk", "Radio"))
-    _radio(o, b, "rssi", o.t("RSSI je Gerät", "RSSI per device"), o.t("Mittlerer Empfangspegel des besten Gateways.", "Mean RSSI of the best gateway."))
-    _radio(o, b, "snr", o.t("SNR je Gerät", "SNR per device"), o.t("Mittlerer Signal-Rausch-Abstand.", "Mean signal-to-noise ratio."))
+    _radio(
+        o,
+        b,
+        "rssi",
+        o.t("RSSI je Gerät", "RSSI per device"),
+        o.t("Mittlerer Empfangspegel des besten Gateways.", "Mean RSSI of the best gateway."),
+    )
+    _radio(
+        o,
+        b,
+        "snr",
+        o.t("SNR je Gerät", "SNR per device"),
+        o.t("Mittlerer Signal-Rausch-Abstand.", "Mean signal-to-noise ratio."),
+    )
     h = common_panel(
         histogram.Panel(),
         o.t("Verteilung des RSSI", "RSSI distribution"),
@@ -443,9 +507,7 @@ def _radio_row(o: Options, b: Board) -> None:
             for sf in range(7, 13)
         ],
     )
-    pie = pie.pie_type(piemodel.PieChartType.DONUT).reduce_options(reduce()).legend(
-        _pie_legend()
-    )
+    pie = pie.pie_type(piemodel.PieChartType.DONUT).reduce_options(reduce()).legend(_pie_legend())
     b.add(pie, w=8)
     gw = common_panel(
         timeseries.Panel(),
@@ -458,15 +520,27 @@ def _radio_row(o: Options, b: Board) -> None:
         decimals=1,
     )
     b.add(lines(gw).data_links([installer_link(o, SERIES_EUI)]), w=8)
-    _radio(o, b, "airtime", o.t("Sendezeit je Gerät", "Airtime per device"), o.t("Summe der Sendezeit.", "Sum of airtime."), agg="sum")
-    _radio(o, b, "snr", o.t("Schlechtester SNR je Gerät", "Worst SNR per device"), o.t("Minimaler SNR.", "Minimum SNR."), agg="min")
+    _radio(
+        o,
+        b,
+        "airtime",
+        o.t("Sendezeit je Gerät", "Airtime per device"),
+        o.t("Summe der Sendezeit.", "Sum of airtime."),
+        agg="sum",
+    )
+    _radio(
+        o,
+        b,
+        "snr",
+        o.t("Schlechtester SNR je Gerät", "Worst SNR per device"),
+        o.t("Minimaler SNR.", "Minimum SNR."),
+        agg="min",
+    )
 
 
-def _pie_legend() -> object:
-    from grafana_foundation_sdk.builders import piechart as pb
-
+def _pie_legend() -> piechart.PieChartLegendOptions:
     return (
-        pb.PieChartLegendOptions()
+        piechart.PieChartLegendOptions()
         .display_mode(common.LegendDisplayMode.TABLE)
         .placement(common.LegendPlacement.RIGHT)
         .show_legend(True)
@@ -493,7 +567,7 @@ def _batteries(o: Options, b: Board) -> None:
             ),
         ),
     ):
-        p = common_panel(
+        gauge = common_panel(
             bargauge.Panel(),
             title,
             describe(o, q, o.t("Letzte Meldung je Gerät; ", "Last report per device; ") + extra),
@@ -503,8 +577,8 @@ def _batteries(o: Options, b: Board) -> None:
             minimum=0 if q is Q.BATTERY else 2.5,
             maximum=100 if q is Q.BATTERY else 3.7,
         )
-        b.add(bar_look(p).data_links([installer_link(o, SERIES_EUI)]))
-    p = common_panel(
+        b.add(bar_look(gauge).data_links([installer_link(o, SERIES_EUI)]))
+    level = common_panel(
         timeseries.Panel(),
         o.t("Batteriestand im Verlauf", "Battery level over time"),
         describe(o, Q.BATTERY),
@@ -515,8 +589,8 @@ def _batteries(o: Options, b: Board) -> None:
         minimum=0,
         maximum=100,
     )
-    p = lines(p, marks=common.GraphThresholdsStyleMode.DASHED)
-    b.add(p.data_links([installer_link(o, SERIES_EUI)]), w=24)
+    level = lines(level, marks=common.GraphThresholdsStyleMode.DASHED)
+    b.add(level.data_links([installer_link(o, SERIES_EUI)]), w=24)
 
 
 def _frames(o: Options, b: Board) -> None:
@@ -568,8 +642,6 @@ def _frames(o: Options, b: Board) -> None:
     b.add(t)
 
 
-
-
 def network(o: Options) -> Json:
     b = Board(
         o=o,
@@ -580,7 +652,7 @@ def network(o: Options) -> Json:
             "Problems, alerts, uplinks, silent devices, decoding, radio, batteries",
         ),
         tags=["network"],
-        variables=variables(o, None),  # type: ignore[arg-type]
+        variables=variables(o, None),
     )
     b.row(o.t("Probleme und Alarme", "Problems and alerts"))
     _problems(o, b)

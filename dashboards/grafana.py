@@ -21,10 +21,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Self, TypeVar
 
-from grafana_foundation_sdk.builders import bargauge, geomap, histogram, piechart, stat, table
+from grafana_foundation_sdk.builders import (
+    bargauge,
+    geomap,
+    histogram,
+    piechart,
+    stat,
+    statetimeline,
+    table,
+    timeseries,
+)
 from grafana_foundation_sdk.builders import common as cb
 from grafana_foundation_sdk.builders import dashboard as gdb
-from grafana_foundation_sdk.builders import statetimeline, timeseries
 from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog import runtime as cogruntime
 from grafana_foundation_sdk.cog import variants as cogvariants
@@ -229,7 +237,7 @@ SERIES_EUI = "${__field.labels.dev_eui}"
 ROW_EUI = "${__data.fields.dev_eui}"
 
 
-def legend(*calcs: str, right: bool = True) -> Any:
+def legend(*calcs: str, right: bool = True) -> cb.VizLegendOptions:
     return (
         cb.VizLegendOptions()
         .display_mode(common.LegendDisplayMode.TABLE)
@@ -239,20 +247,24 @@ def legend(*calcs: str, right: bool = True) -> Any:
     )
 
 
-def tooltip_multi() -> Any:
+def tooltip_multi() -> cb.VizTooltipOptions:
     return (
-        cb.VizTooltipOptions().mode(common.TooltipDisplayMode.MULTI).sort(common.SortOrder.DESCENDING)
+        cb.VizTooltipOptions()
+        .mode(common.TooltipDisplayMode.MULTI)
+        .sort(common.SortOrder.DESCENDING)
     )
 
 
-def reduce(calc: str = "lastNotNull") -> Any:
+def reduce(calc: str = "lastNotNull") -> cb.ReduceDataOptions:
     return cb.ReduceDataOptions().calcs([calc]).values(False).fields("")
 
 
-def stacking(on: bool) -> Any:
-    return cb.StackingConfig().mode(
-        common.StackingMode.NORMAL if on else common.StackingMode.NONE
-    ).group("A")
+def stacking(on: bool) -> cb.StackingConfig:
+    return (
+        cb.StackingConfig()
+        .mode(common.StackingMode.NORMAL if on else common.StackingMode.NONE)
+        .group("A")
+    )
 
 
 def transform(kind: str, options: Json) -> gm.DataTransformerConfig:
@@ -334,7 +346,7 @@ def lines(
         .tooltip(tooltip_multi())
     )
     if marks is not None:
-            p = p.thresholds_style(cb.GraphThresholdsStyleConfig().mode(marks))
+        p = p.thresholds_style(cb.GraphThresholdsStyleConfig().mode(marks))
     return p
 
 
@@ -405,7 +417,10 @@ class Board:
         self._newline()
         self._id += 1
         self._dash = self._dash.with_row(
-            gdb.Row(title).id(self._id).collapsed(False).grid_pos(gm.GridPos(h=1, w=24, x=0, y=self._y))
+            gdb.Row(title)
+            .id(self._id)
+            .collapsed(False)
+            .grid_pos(gm.GridPos(h=1, w=24, x=0, y=self._y))
         )
         self._y += 1
 
@@ -439,9 +454,7 @@ def from_json(board: Json) -> gm.Dashboard:
     return gm.Dashboard.from_json(board)
 
 
-def tag_variable(
-    name: str, label: str, where: str = "", *, desc: str = ""
-) -> gdb.QueryVariable:
+def tag_variable(name: str, label: str, where: str = "", *, desc: str = "") -> gdb.QueryVariable:
     """A multi-value template variable from ``SHOW TAG VALUES`` on ``lorawan_uplink``.
 
     "All" is ``.*`` so that series whose tag is empty or absent still match.
@@ -489,7 +502,11 @@ def lost_in_roundtrip(built: Any, typed: Any, path: str = "") -> list[str]:
     if isinstance(built, list) and isinstance(typed, list):
         if len(built) != len(typed):
             return [f"{path} length {len(built)} -> {len(typed)}"]
-        return [x for i, (a, b) in enumerate(zip(built, typed, strict=True)) for x in lost_in_roundtrip(a, b, f"{path}[{i}]")]
+        return [
+            x
+            for i, (a, b) in enumerate(zip(built, typed, strict=True))
+            for x in lost_in_roundtrip(a, b, f"{path}[{i}]")
+        ]
     return [] if built == typed else [f"{path} {built!r} -> {typed!r}"]
 
 

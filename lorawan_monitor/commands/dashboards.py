@@ -83,8 +83,12 @@ def board_options(args: argparse.Namespace) -> Options:
     from dashboards.grafana import Options
 
     if not args.api_url.startswith(("http://", "https://")):
-        raise SystemExit(f"dashboards: --api-url must start with http:// or https://: {args.api_url!r}")
-    return Options(lang=args.lang, api_url=args.api_url.rstrip("/"), flood_marks=dict(args.flood_mark))
+        raise SystemExit(
+            f"dashboards: --api-url must start with http:// or https://: {args.api_url!r}"
+        )
+    return Options(
+        lang=args.lang, api_url=args.api_url.rstrip("/"), flood_marks=dict(args.flood_mark)
+    )
 
 
 def run_generate(args: argparse.Namespace) -> int:
