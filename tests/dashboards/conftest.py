@@ -7,6 +7,7 @@ a seeded RNG, hourly uplinks over the last 72 hours.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
 from collections.abc import Iterator
@@ -43,7 +44,7 @@ class Dev:
         t = {
             "device": self.device,
             "name": self.name,
-            "dev_eui": f"{sum(map(ord, self.device)):016X}",
+            "dev_eui": hashlib.sha1(self.device.encode()).hexdigest()[:16].upper(),
             "application": self.application,
             "model": self.model,
             "category": self.category,
