@@ -36,6 +36,7 @@ from dashboards.grafana import (
     reduce,
     rename,
     target,
+    to_json,
     transform,
     unit_override,
 )
@@ -261,10 +262,26 @@ def _alerts(o: Options, b: Board) -> None:
     t = rename(t, "rule", o.t("Regel", "Rule"))
     t = rename(t, "severity", o.t("Schwere", "Severity"))
     t = rename(t, "site", o.t("Standort", "Site"))
-    t = rename(t, "state", o.t("Zustand", "State"))
+    t = t.override_by_name(
+        "state",
+        [
+            prop("displayName", o.t("Zustand", "State")),
+            prop("mappings", [to_json(_value_map(_states(o)))]),
+            prop("custom.cellOptions", {"type": "color-text"}),
+        ],
+    )
     t = unit_override(t, "Time", "dateTimeFromNow")
-    t = t.with_transformation(transform("organize", {"excludeByName": {"firing": False}}))
     b.add(t.no_value(o.t("Keine Alarme", "No alerts")), w=10, h=8)
+
+
+def _states(o: Options) -> dict[str, tuple[str, str]]:
+    """The alert states of the contract, in words and colours."""
+    return {
+        "pending": (o.t("ausstehend", "pending"), "yellow"),
+        "firing": (o.t("ausgelöst", "firing"), "red"),
+        "resolved": (o.t("behoben", "resolved"), "blue"),
+        "ok": ("ok", "green"),
+    }
 
 
 def _value_map(options: dict[str, tuple[str, str]]) -> gm.ValueMap:

@@ -205,3 +205,20 @@ def test_cli_generates_english_with_options(tmp_path: Path) -> None:
     with pytest.raises(SystemExit):
         main([*args, "--flood-mark", "no-equals-sign"])
     assert write_all(tmp_path) != []  # the defaults (German) differ from what was there
+
+
+def test_alert_panels_read_the_alert_contract_and_say_the_state_in_german() -> None:
+    timeline = _panel("network", "Alarme")
+    table = _panel("network", "Alarmzustand jetzt")
+    [q1], [q2] = ([t["query"] for t in p["targets"]] for p in (timeline, table))
+    assert 'last("firing")' in q1 and 'FROM "lorawan_alert"' in q1
+    assert all(f'"{tag}"' in q2 for tag in ("rule", "severity", "device", "dev_eui", "site"))
+    [state] = [o for o in table["fieldConfig"]["overrides"] if o["matcher"]["options"] == "state"]
+    [mapping] = [p["value"] for p in state["properties"] if p["id"] == "mappings"]
+    texts = {k: v["text"] for k, v in mapping[0]["options"].items()}
+    assert texts == {
+        "pending": "ausstehend",
+        "firing": "ausgelöst",
+        "resolved": "behoben",
+        "ok": "ok",
+    }
