@@ -496,12 +496,26 @@ def _radio_row(o: Options, b: Board) -> None:
     )
     h = common_panel(
         histogram.Panel(),
-        o.t("Verteilung des RSSI", "RSSI distribution"),
-        o.t("Alle Uplinks im Zeitraum.", "All uplinks in the range."),
-        [target("A", select('"rssi"', UPLINK, None, every=None), alias="RSSI")],
+        o.t("Verteilung des RSSI über die Geräte", "RSSI distribution over devices"),
+        o.t(
+            "Mittlerer RSSI je Gerät im Zeitraum, als Histogramm: Geräte links sind schlecht "
+            "versorgt. (Ein Wert je Gerät statt je Uplink: 30 Tage × 500 Geräte wären über "
+            "2 Millionen Werte für den Browser.)",
+            "Mean RSSI per device in the range as a histogram: devices on the left have poor "
+            "coverage. (One value per device, not per uplink: 30 days × 500 devices would be "
+            "over 2 million values for the browser.)",
+        ),
+        [
+            target(
+                "A",
+                select('mean("rssi")', UPLINK, None, *BY_DEVICE, every=None),
+                alias=ALIAS,
+            )
+        ],
         unit=UPLINK_UNITS["rssi"],
     )
-    b.add(h.bucket_size(5).combine(True).legend(legend().show_legend(False)), w=8)
+    h = h.bucket_size(5).combine(True).legend(legend().show_legend(False))
+    b.add(h.data_links([installer_link(o, SERIES_EUI)]), w=8)
     pie = common_panel(
         piechart.Panel(),
         o.t("Spreizfaktoren", "Spreading factor"),
