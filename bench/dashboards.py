@@ -189,7 +189,8 @@ def main() -> int:
                 for _, d in fleet(args.devices)
             ]
             t = time.perf_counter()
-            rs = retag(InfluxV1(client, "bench"), wanted)
+            with httpx.Client(base_url=influxd.url, timeout=600) as rclient:
+                rs = retag(InfluxV1(rclient, "bench"), wanted)
             retag_s = time.perf_counter() - t
             sys.stderr.write(
                 f"retag: {sum(rs.changed.values())} series, {rs.points:,} points rewritten "
