@@ -23,6 +23,7 @@ COPY api ./api
 COPY simulator ./simulator
 COPY dashboards ./dashboards
 COPY opendata ./opendata
+COPY alerts ./alerts
 RUN uv sync --frozen --no-dev --no-editable
 
 FROM python:${PYTHON_VERSION}-slim

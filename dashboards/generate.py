@@ -13,12 +13,12 @@ from pathlib import Path
 from dashboards.boards_city import environment
 from dashboards.boards_mobility import tourism, traffic
 from dashboards.boards_network import network
-from dashboards.grafana import Json
+from dashboards.grafana import Json, Options
 
 JSON_DIR = Path(__file__).resolve().parent / "json"
 
 #: file stem -> builder (file names are stable; uids are set inside each builder)
-BOARDS: dict[str, Callable[[], Json]] = {
+BOARDS: dict[str, Callable[[Options], Json]] = {
     "environment": environment,
     "tourism": tourism,
     "traffic": traffic,
@@ -26,8 +26,10 @@ BOARDS: dict[str, Callable[[], Json]] = {
 }
 
 
-def build_all() -> dict[str, Json]:
-    return {name: build() for name, build in BOARDS.items()}
+def build_all(options: Options | None = None) -> dict[str, Json]:
+    """Every dashboard; the committed files are the defaults (German, API on localhost)."""
+    o = options or Options()
+    return {name: build(o) for name, build in BOARDS.items()}
 
 
 def render(board: Json) -> str:
@@ -35,15 +37,15 @@ def render(board: Json) -> str:
     return json.dumps(board, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def rendered() -> dict[str, str]:
-    return {f"{name}.json": render(board) for name, board in build_all().items()}
+def rendered(options: Options | None = None) -> dict[str, str]:
+    return {f"{name}.json": render(board) for name, board in build_all(options).items()}
 
 
-def write_all(directory: Path = JSON_DIR) -> list[Path]:
+def write_all(directory: Path = JSON_DIR, options: Options | None = None) -> list[Path]:
     """Write every dashboard; return the files whose content changed."""
     directory.mkdir(parents=True, exist_ok=True)
     changed = []
-    for name, text in rendered().items():
+    for name, text in rendered(options).items():
         path = directory / name
         if not path.is_file() or path.read_text(encoding="utf-8") != text:
             path.write_text(text, encoding="utf-8")
@@ -51,9 +53,9 @@ def write_all(directory: Path = JSON_DIR) -> list[Path]:
     return changed
 
 
-def stale(directory: Path = JSON_DIR) -> list[str]:
+def stale(directory: Path = JSON_DIR, options: Options | None = None) -> list[str]:
     """Files that differ from a fresh generation (missing, changed, or not generated here)."""
-    want = rendered()
+    want = rendered(options)
     out = [
         name
         for name, text in want.items()

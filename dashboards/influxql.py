@@ -10,6 +10,8 @@ from __future__ import annotations
 from dashboards.grafana import TIMEZONE
 
 UPLINK = "lorawan_uplink"
+#: written by the alert evaluator (tags rule, severity, device, dev_eui, site)
+ALERT = "lorawan_alert"
 LOCATION = "device_location"
 
 #: Grafana units of the lorawan_uplink fields (the catalogue covers the quantities)
@@ -29,12 +31,15 @@ LOCATION_UNITS: dict[str, str] = {"latitude": "none", "longitude": "none", "alti
 
 
 def where(category: str | None = None, *, time: str = "$timeFilter", extra: str = "") -> str:
-    """WHERE clause: time range, the three template variables, optional category and more."""
+    """WHERE clause: time range, the three template variables, optional category and more.
+
+    Devices are chosen by their registry name (tag ``name``, the device id when the
+    registry has none), so the variable lists names people know."""
     parts = [
         time,
         '"application" =~ /^$application$/',
         '"site" =~ /^$site$/',
-        '"device" =~ /^$device$/',
+        '"name" =~ /^$name$/',
     ]
     if category:
         parts.append(f"\"category\" = '{category}'")

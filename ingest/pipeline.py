@@ -212,7 +212,9 @@ class Pipeline:
         )
         site = (meta.site if meta and meta.site else None) or self.default_site
         extra = tuple(meta.tags.items()) if meta and meta.tags else ()
-        ident = (up.device_id, up.dev_eui, up.application, model_id, category, site, extra)
+        # registry name for the dashboards' legends (one per device: no extra series)
+        name = (meta.name if meta and meta.name else None) or up.device_id
+        ident = (up.device_id, up.dev_eui, up.application, model_id, category, site, name, extra)
         tagset = self._tagsets.get(ident)
         if tagset is None:
             tagset = self._tagsets[ident] = _TagSet.build(
@@ -223,6 +225,7 @@ class Pipeline:
                     "model": model_id or "",
                     "category": category,
                     "site": site,
+                    "name": name,
                 },
                 extra,
             )

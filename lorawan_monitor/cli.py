@@ -26,6 +26,7 @@ COMMANDS = (
     "decoders",
     "devices",
     "redecode",
+    "retag",
     "refill",
     "dashboards",
     "export",

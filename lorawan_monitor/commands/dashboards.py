@@ -11,6 +11,10 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dashboards.grafana import Options
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,6 +28,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     gen.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 if the files are stale"
     )
+    _add_board_options(gen)
     gen.set_defaults(func=run_generate)
 
     push = actions.add_parser("push", help="create or update the dashboards in a Grafana")
@@ -37,25 +42,72 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     push.add_argument("--folder", default="LoRaWAN", help="folder title (created if missing)")
     push.add_argument("--timeout", type=float, default=10.0, help="HTTP timeout in seconds")
+    _add_board_options(push)
     push.set_defaults(func=run_push)
+
+
+def _flood_mark(text: str) -> tuple[str, tuple[float, ...]]:
+    site, sep, values = text.rpartition("=")
+    try:
+        marks = tuple(float(v) for v in values.split(",") if v.strip())
+    except ValueError:
+        marks = ()
+    if not sep or not site.strip() or not marks:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected SITE=LEVEL[,LEVEL...] in metres, e.g. 'Wyk Hafen=2.5,3.0'"
+        )
+    return site.strip(), marks
+
+
+def _add_board_options(p: argparse.ArgumentParser) -> None:
+    """What the dashboards say and link to (the committed files use the defaults)."""
+    p.add_argument(
+        "--lang", choices=("de", "en"), default="de", help="language of titles and texts"
+    )
+    p.add_argument(
+        "--api-url",
+        default="http://localhost:8080",
+        help="REST API / installer page as a browser reaches it (device and OpenData links)",
+    )
+    p.add_argument(
+        "--flood-mark",
+        type=_flood_mark,
+        action="append",
+        default=[],
+        metavar="SITE=M[,M...]",
+        help="water-level marks of a site in m, drawn on the water-level panel (repeatable)",
+    )
+
+
+def board_options(args: argparse.Namespace) -> Options:
+    from dashboards.grafana import Options
+
+    if not args.api_url.startswith(("http://", "https://")):
+        raise SystemExit(
+            f"dashboards: --api-url must start with http:// or https://: {args.api_url!r}"
+        )
+    return Options(
+        lang=args.lang, api_url=args.api_url.rstrip("/"), flood_marks=dict(args.flood_mark)
+    )
 
 
 def run_generate(args: argparse.Namespace) -> int:
     from dashboards import env_example
     from dashboards.generate import JSON_DIR, stale, write_all
 
+    options = board_options(args)
     directory: Path = args.dir or JSON_DIR
     # .env.example only in a source checkout (it is generated from the compose files too)
     with_env = args.dir is None and env_example.COMPOSE_FILES[0].is_file()
     if args.check:
-        out = [str(directory / name) for name in stale(directory)]
+        out = [str(directory / name) for name in stale(directory, options)]
         env = env_example.ENV_EXAMPLE
         if with_env and (not env.is_file() or env.read_text("utf-8") != env_example.render()):
             out.append(str(env))
         for name in out:
             sys.stderr.write(f"stale: {name}\n")
         return 1 if out else 0
-    for path in write_all(directory):
+    for path in write_all(directory, options):
         sys.stdout.write(f"wrote {path}\n")
     if with_env and env_example.write():
         sys.stdout.write(f"wrote {env_example.ENV_EXAMPLE}\n")
@@ -72,7 +124,9 @@ def run_push(args: argparse.Namespace) -> int:
         )
         return 2
     try:
-        results = push(connect(args.url, args.token, args.timeout), build_all(), args.folder)
+        results = push(
+            connect(args.url, args.token, args.timeout), build_all(board_options(args)), args.folder
+        )
     except GrafanaPushError as exc:
         sys.stderr.write(f"dashboards push: {exc}\n")
         return 1

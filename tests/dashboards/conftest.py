@@ -7,6 +7,7 @@ a seeded RNG, hourly uplinks over the last 72 hours.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
 from collections.abc import Iterator
@@ -32,11 +33,18 @@ class Dev:
     quantities: tuple[Quantity, ...]
     sensors: tuple[str, ...] = ("",)
     decode_errors_every: int = 0
+    #: registry name; "" = none in the registry, so the pipeline writes the device id
+    label: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.label or self.device
 
     def tags(self) -> dict[str, str]:
         t = {
             "device": self.device,
-            "dev_eui": f"{sum(map(ord, self.device)):016X}",
+            "name": self.name,
+            "dev_eui": hashlib.sha1(self.device.encode()).hexdigest()[:16].upper(),
             "application": self.application,
             "model": self.model,
             "category": self.category,
@@ -50,6 +58,7 @@ ENV, TOUR, TRAF = "environment", "tourism", "traffic"
 DEVICES: tuple[Dev, ...] = (
     Dev(
         device="env-marktplatz-1",
+        label="Klima Marktplatz",
         application="umwelt",
         model="dragino/lht65n",
         category=ENV,
@@ -59,6 +68,7 @@ DEVICES: tuple[Dev, ...] = (
     ),
     Dev(
         device="env-st-georg-co2",
+        label="CO₂ Schule St. Georg",
         application="umwelt",
         model="milesight/am103",
         category=ENV,
@@ -76,6 +86,7 @@ DEVICES: tuple[Dev, ...] = (
     ),
     Dev(
         device="water-hafen",
+        label="Pegel Hafen",
         application="wasser",
         model="dragino/ldds75",
         category=ENV,
@@ -84,6 +95,7 @@ DEVICES: tuple[Dev, ...] = (
     ),
     Dev(
         device="weather-rathaus",
+        label="Wetterstation Rathaus",
         application="umwelt",
         model="decentlab/dl-atm41",
         category=ENV,
@@ -100,6 +112,7 @@ DEVICES: tuple[Dev, ...] = (
     ),
     Dev(
         device="counter-strand",
+        label="Zähler Strandaufgang",
         application="besucher",
         model="milesight/vs133",
         category=TOUR,
@@ -128,6 +141,7 @@ DEVICES: tuple[Dev, ...] = (
     ),
     Dev(
         device="traffic-bahnhof",
+        label="Radar Bahnhofstraße",
         application="verkehr",
         model="example/radar",
         category=TRAF,
@@ -244,7 +258,38 @@ def build_city(now_s: int) -> CityData:
                     value = _value(q, rng, hour, state)
                     data.lines.append(_line(q.value, qtags, {"value": value}, ts))
                     data.writers.setdefault((q.value, dev.category), set()).add(dev.device)
+    _alerts(data, start)
     return data
+
+
+#: (device, rule, severity, hours firing): points of measurement lorawan_alert as the
+#: alert evaluator writes them (contract in docs/dashboards.md)
+ALERTS = (
+    ("env-st-georg-co2", "co2_high", "warning", range(10, 15)),
+    ("park-strand-1", "battery_low", "critical", range(60, 72)),
+)
+
+
+def _alerts(data: CityData, start: int) -> None:
+    by_name = {d.device: d for d in DEVICES}
+    for device, rule, severity, firing in ALERTS:
+        dev = by_name[device]
+        tags = {
+            "rule": rule,
+            "severity": severity,
+            "device": device,
+            "dev_eui": dev.tags()["dev_eui"],
+            "site": dev.site,
+        }
+        tag_text = ",".join(f"{k}={_esc(v)}" for k, v in sorted(tags.items()) if v)
+        for hour in range(0, HOURS, 2):
+            on = hour in firing
+            state = "firing" if on else ("resolved" if hour - 2 in firing else "ok")
+            data.lines.append(
+                f'lorawan_alert,{tag_text} state="{state}",firing={float(on)!r},value=1.0 '
+                f"{start + hour * 3600}"
+            )
+        data.writers.setdefault(("lorawan_alert", dev.category), set()).add(device)
 
 
 @dataclass(frozen=True)

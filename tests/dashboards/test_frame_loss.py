@@ -81,7 +81,7 @@ def test_frame_loss_panels_are_exact_whatever_the_worker_split(
     _fill(influxd, db, workers, now)
     now_s = int(now.timestamp()) + 60
 
-    received_q, loss_q = _panel_queries("Frame loss per device")
+    received_q, loss_q = _panel_queries("Paketverlust je Gerät")
     received = {
         s["tags"]["device"]: s["values"][0][1]
         for s in _query(influxd, db, interpolate(received_q, now_s))
@@ -94,11 +94,11 @@ def test_frame_loss_panels_are_exact_whatever_the_worker_split(
         assert row["missed"] == MISSED, (workers, row)
         assert row["loss"] == pytest.approx(MISSED / EXPECTED_FRAMES * 100)
 
-    (stat_q,) = _panel_queries("Frame loss")
+    (stat_q,) = _panel_queries("Paketverlust")
     (total,) = _query(influxd, db, interpolate(stat_q, now_s))
     assert total["values"][0][1] == pytest.approx(MISSED / EXPECTED_FRAMES * 100)
 
-    (hourly_q,) = _panel_queries("Missed frames per hour")
+    (hourly_q,) = _panel_queries("Fehlende Frames je Stunde")
     hourly = _query(influxd, db, interpolate(hourly_q, now_s))
     assert {s["tags"]["device"]: sum(v[1] for v in s["values"]) for s in hourly} == {
         "lht-0001": MISSED,

@@ -47,7 +47,7 @@ def interpolate(
     start_ms, end_ms = (now_s - days * 86400) * 1000, now_s * 1000
     out = query.replace("$timeFilter", f"time >= {start_ms}ms and time <= {end_ms}ms")
     out = out.replace("$__interval_ms", "3600000").replace("$__interval", "1h")
-    for name in ("application", "site", "device"):
+    for name in ("application", "site", "name"):
         values = selected.get(name)
         if not values:
             text = ".*"  # allValue of every variable

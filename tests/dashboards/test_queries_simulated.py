@@ -49,6 +49,7 @@ def simulated(influxd: Influxd) -> Iterator[Simulated]:
     )
     metas = {
         d.dev_eui: DeviceMeta(
+            name=f"Sensor {i + 1} {SITES[i % len(SITES)]}" if i % 3 else None,
             site=SITES[i % len(SITES)],
             latitude=54.69 + i / 1000,
             longitude=8.57 + i / 1000,
@@ -77,11 +78,23 @@ def simulated(influxd: Influxd) -> Iterator[Simulated]:
     influxd.drop_database(db)
 
 
+def test_pipeline_writes_the_registry_name_or_the_device_id(simulated: Simulated) -> None:
+    """The legends and the device variable read tag ``name``: the registry's name where
+    there is one, the device id otherwise, on every point."""
+    res = simulated.query('SHOW TAG VALUES FROM "lorawan_uplink" WITH KEY = "name"')
+    names = {row[1] for s in res["results"][0]["series"] for row in s["values"]}
+    assert any(n.startswith("Sensor ") for n in names)
+    assert any(not n.startswith("Sensor ") for n in names)
+    missing = simulated.query('SELECT count("f_cnt") FROM "lorawan_uplink" WHERE "name" = \'\'')
+    assert "series" not in missing["results"][0]
+
+
 def test_simulator_covers_the_dashboards_core_measurements(simulated: Simulated) -> None:
     queried = {measurement(t["query"]) for _, _, t in QUERIES}
     missing = queried - simulated.written
-    # no supported device reports these (DL-MBX reports the distance, not a level)
-    assert missing <= {"water_level", "vehicle_count", "pm2_5", "pm10"}, missing
+    # no supported device reports these (DL-MBX reports the distance, not a level);
+    # lorawan_alert is absent here on purpose: its panels must run on a missing measurement
+    assert missing <= {"water_level", "vehicle_count", "pm2_5", "pm10", "lorawan_alert"}, missing
     assert {"lorawan_uplink", "device_location", "temperature", "people_in", "occupied"} <= (
         simulated.written
     )

@@ -1,0 +1,233 @@
+"""Query time of every dashboard panel on a real influxd: 500 devices over 30 days.
+
+Starts its own ``influxd`` (Debian package ``influxdb``) on a free loopback port with a
+temporary data directory, writes simulated points following the schema (the small city of
+``tests/dashboards/conftest.py`` repeated: every quantity the dashboards query, one
+``lorawan_uplink`` point per uplink, ``device_location``, ``lorawan_alert``), then runs
+every panel query of the committed dashboards with Grafana's substitutions for a 30-day
+range (``$__interval`` = 1h, every variable on "All") and prints the time of each, slowest
+first. Each query runs ``--rounds`` times; the median counts.
+
+    .venv/bin/python bench/dashboards.py [--devices 500] [--days 30] [--every-min 10]
+        [--rounds 3] [--top 15] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from dashboards.generate import load_committed  # noqa: E402
+from tests.dashboards.conftest import DEVICES, Dev, _esc, _line, _value  # noqa: E402
+from tests.dashboards.test_queries_influx import interpolate  # noqa: E402
+from tests.servers import running_influxd  # noqa: E402
+
+SITES = tuple(f"Standort {i:02d}" for i in range(25))
+
+
+def fleet(n: int) -> list[tuple[int, Dev]]:
+    """``n`` devices: the city's device kinds in turn, each with its own id and site."""
+    out = []
+    for i in range(n):
+        t = DEVICES[i % len(DEVICES)]
+        dev = Dev(
+            device=f"{t.device}-{i:04d}",
+            label=f"{t.label or t.device} {i}",
+            application=t.application,
+            model=t.model,
+            category=t.category,
+            site=SITES[i % len(SITES)],
+            quantities=t.quantities,
+            sensors=t.sensors,
+            decode_errors_every=t.decode_errors_every,
+        )
+        out.append((i, dev))
+    return out
+
+
+def lines(n_devices: int, days: int, every_s: int, now_s: int) -> Iterator[list[str]]:
+    """Line protocol in batches, one device at a time (memory stays small)."""
+    rng = random.Random(7)
+    start = now_s - days * 86400
+    steps = days * 86400 // every_s
+    for n, dev in fleet(n_devices):
+        tags = dev.tags()
+        batch = [
+            _line(
+                "device_location",
+                tags,
+                {"latitude": 54.6 + n * 1e-4, "longitude": 8.5 + n * 1e-4},
+                start,
+            )
+        ]
+        state: dict[str, float] = {}
+        offset = rng.randrange(every_s)
+        for k in range(steps):
+            ts = start + k * every_s + offset
+            error = bool(dev.decode_errors_every and k % dev.decode_errors_every == 0)
+            uplink = {
+                "rssi": float(rng.randint(-125, -60)),
+                "snr": round(rng.uniform(-15, 10), 1),
+                "spreading_factor": float(7 + (k + n) % 6),
+                "frequency": 868100000.0,
+                "gateway_count": float(rng.randint(1, 3)),
+                "f_cnt": float(k + 1 + (k // 500)),
+                "f_port": 2.0,
+                "payload_size": 11.0,
+                "airtime": 0.0616,
+                "decode_ok": 0.0 if error else 1.0,
+            }
+            status = "error" if error else "decoded"
+            batch.append(_line("lorawan_uplink", {**tags, "decode_status": status}, uplink, ts))
+            if error:
+                continue
+            for q in dev.quantities:
+                for sensor in dev.sensors:
+                    value = _value(q, rng, k % 72, state)
+                    batch.append(_line(q.value, {**tags, "sensor": sensor}, {"value": value}, ts))
+        if n % 10 == 0:  # one device in ten has an alert rule, evaluated hourly
+            alert_tags = ",".join(
+                f"{k}={_esc(v)}"
+                for k, v in sorted(
+                    {
+                        "rule": "battery_low",
+                        "severity": "warning",
+                        "device": dev.device,
+                        "dev_eui": tags["dev_eui"],
+                        "site": dev.site,
+                    }.items()
+                )
+            )
+            for h in range(days * 24):
+                on = h % 50 < 5
+                batch.append(
+                    f'lorawan_alert,{alert_tags} state="{"firing" if on else "ok"}",'
+                    f"firing={float(on)!r} {start + h * 3600}"
+                )
+        yield batch
+
+
+def panel_queries() -> list[tuple[str, str, str]]:
+    out = []
+    for name, board in load_committed().items():
+        for panel in board["panels"]:
+            for t in panel.get("targets", []):
+                if not t.get("hide"):
+                    out.append((f"{name}: {panel['title']} [{t['refId']}]", t["query"], name))
+        for v in board["templating"]["list"]:
+            out.append((f"{name}: variable {v['name']}", v["query"], name))
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--devices", type=int, default=500)
+    ap.add_argument("--days", type=int, default=30)
+    ap.add_argument("--every-min", type=float, default=10.0, help="uplink interval per device")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--top", type=int, default=15)
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument(
+        "--retag", action="store_true", help="also time `retag` of every device (new names)"
+    )
+    args = ap.parse_args()
+    now_s = int(time.time())
+    with running_influxd() as influxd:
+        influxd.create_database("bench")
+        client = httpx.Client(timeout=600)
+        t0 = time.perf_counter()
+        points = 0
+        for batch in lines(args.devices, args.days, int(args.every_min * 60), now_s):
+            for i in range(0, len(batch), 50_000):
+                chunk = batch[i : i + 50_000]
+                r = client.post(
+                    f"{influxd.url}/write",
+                    params={"db": "bench", "precision": "s"},
+                    content="\n".join(chunk).encode(),
+                )
+                r.raise_for_status()
+                points += len(chunk)
+        load_s = time.perf_counter() - t0
+        sys.stderr.write(f"wrote {points:,} points in {load_s:.0f} s\n")
+        results: list[dict[str, Any]] = []
+        for label, query, board in panel_queries():
+            q = interpolate(query, now_s, days=args.days)
+            times = []
+            for _ in range(args.rounds):
+                t = time.perf_counter()
+                r = client.get(
+                    f"{influxd.url}/query", params={"db": "bench", "q": q, "epoch": "ms"}
+                )
+                times.append(time.perf_counter() - t)
+                r.raise_for_status()
+                res = r.json()["results"][0]
+                if "error" in res:
+                    raise SystemExit(f"{label}: {res['error']}\n{q}")
+            rows = sum(len(s["values"]) for s in res.get("series", []))
+            results.append(
+                {"panel": label, "board": board, "median_s": statistics.median(times), "rows": rows}
+            )
+        retag_s = None
+        if args.retag:
+            from dashboards.retag import InfluxV1, Wanted, retag
+
+            wanted = [
+                Wanted(dev_eui=d.tags()["dev_eui"], name=f"Neu {d.name}", site=d.site)
+                for _, d in fleet(args.devices)
+            ]
+            t = time.perf_counter()
+            with httpx.Client(base_url=influxd.url, timeout=600) as rclient:
+                rs = retag(InfluxV1(rclient, "bench"), wanted)
+            retag_s = time.perf_counter() - t
+            sys.stderr.write(
+                f"retag: {sum(rs.changed.values())} series, {rs.points:,} points rewritten "
+                f"in {retag_s:.0f} s\n"
+            )
+    results.sort(key=lambda r: -r["median_s"])
+    summary = {
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
+        "devices": args.devices,
+        "days": args.days,
+        "every_min": args.every_min,
+        "points": points,
+        "load_s": round(load_s, 1),
+        "queries": len(results),
+        "cpus": os.cpu_count(),
+        "loadavg": os.getloadavg()[0],
+        "slowest": results[0],
+        "retag_s": retag_s,
+        "per_board_max_s": {
+            b: max(r["median_s"] for r in results if r["board"] == b)
+            for b in sorted({r["board"] for r in results})
+        },
+    }
+    if args.json:
+        print(json.dumps({"summary": summary, "results": results}, indent=2))  # noqa: T201
+        return 0
+    print(  # noqa: T201
+        f"{summary['date']}: {args.devices} devices, {args.days} days, an uplink every "
+        f"{args.every_min:g} min: {points:,} points; {len(results)} queries, median of "
+        f"{args.rounds} (load average {summary['loadavg']:.1f} on {summary['cpus']} CPUs)"
+    )
+    for r in results[: args.top]:
+        print(f"{r['median_s']:8.3f} s  {r['rows']:7d} rows  {r['panel']}")  # noqa: T201
+    for b, s in summary["per_board_max_s"].items():
+        print(f"slowest on {b}: {s:.3f} s")  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
