@@ -34,6 +34,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()  # first: a bad setting exits before anything starts
+    from ingest.sources import check_workers, transport_factory
+
+    check_workers(settings, args.workers)  # sources (#16): refused where it cannot work
     if args.workers > 1:
         return _supervise(args, settings)
 
@@ -54,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         store=build_store(settings),
         registry=registry,
         decoders=build_decoders(settings),
+        transport_factory=transport_factory(settings),  # several sources (#16); else None
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

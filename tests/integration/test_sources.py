@@ -1,0 +1,272 @@
+"""Several sources in one ingest (issue #16), with real servers.
+
+Broker A is a mosquitto with logins and an ACL, standing in for The Things Stack's MQTT
+server: each application logs in as ``<application>@<tenant>`` and may read only its own
+``v3/<application>@<tenant>/…`` topics. Broker B is an anonymous mosquitto carrying
+ChirpStack v4 events. One IngestService with three sources (two TTS applications on A,
+the ChirpStack on B) writes to a real influxd; InfluxDB is then compared point by point
+with what the simulator published.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+
+from ingest.service import IngestService
+from ingest.sources import MultiSourceTransport, check_workers, transport_factory
+from lorawan_monitor import metrics as m
+from lorawan_monitor.errors import ConfigError
+from lorawan_monitor.settings import Settings, load_settings
+from simulator.fleet import SimMessage, default_fleet, generate
+from simulator.publisher import Publisher
+from storage.influx import InfluxStore
+from tests.integration.helpers import count_points, diff, expected_points, influx_points
+from tests.servers import Influxd, Mosquitto, free_port, mosquitto_auth_conf
+
+pytestmark = pytest.mark.integration
+
+USERS = {"env@ttn": "env-key", "park@ttn": "park-key", "sim": "sim-key"}
+ACL = (
+    "user env@ttn\ntopic read v3/env@ttn/#\n"
+    "user park@ttn\ntopic read v3/park@ttn/#\n"
+    "user sim\ntopic readwrite #\n"
+)
+
+
+@pytest.fixture
+def broker_a() -> Iterator[Mosquitto]:
+    with tempfile.TemporaryDirectory(prefix="lm-mosquitto-auth-") as d:
+        conf = mosquitto_auth_conf(Path(d), USERS, ACL)
+        broker = Mosquitto(port=free_port(), workdir=Path(d), extra_conf="user root\n" + conf)
+        broker.start()
+        try:
+            yield broker
+        finally:
+            broker.stop()
+
+
+@pytest.fixture
+def broker_b() -> Iterator[Mosquitto]:
+    with tempfile.TemporaryDirectory(prefix="lm-mosquitto-") as d:
+        # persistence as root (see test_faults.PERSISTENT): the restart keeps the session
+        broker = Mosquitto(port=free_port(), workdir=Path(d), extra_conf="user root\n")
+        broker.start()
+        try:
+            yield broker
+        finally:
+            broker.stop()
+
+
+def _start(seed: int) -> datetime:
+    """Each batch its own days: a batch must not overwrite the points of another."""
+    return datetime(2026, 6, 1, tzinfo=UTC) + timedelta(days=seed)
+
+
+def _tts(application: str, count: int, seed: int) -> list[SimMessage]:
+    fleet = [
+        dataclasses.replace(d, application=application, name=f"{application}-{d.name}")
+        for d in default_fleet(4, networks=("tts",))
+    ]
+    return list(generate(fleet, count=count, seed=seed, start=_start(seed)))
+
+
+def _chirpstack(count: int, seed: int) -> list[SimMessage]:
+    fleet = default_fleet(4, networks=("chirpstack",))
+    return list(generate(fleet, count=count, seed=seed, start=_start(seed)))
+
+
+def _settings(a: int, b: int, db: str, influx_url: str, data: Path, **env_key: str) -> Settings:
+    tag = uuid.uuid4().hex[:6]
+    return load_settings(
+        mqtt={"client_id": f"sources-{tag}", "reconnect_min_delay": 1, "reconnect_max_delay": 2},
+        influx={"url": influx_url, "database": db, "flush_interval": 0.2},
+        storage={"data_dir": str(data)},
+        sources=[
+            {
+                "name": "umwelt",
+                "kind": "tts",
+                "host": "127.0.0.1",
+                "port": a,
+                "username": "env@ttn",
+                "password": env_key.get("env", "env-key"),
+                "topics": ["v3/env@ttn/devices/+/up"],
+            },
+            {
+                "name": "parken",
+                "kind": "tts",
+                "host": "127.0.0.1",
+                "port": a,
+                "username": "park@ttn",
+                "password": "park-key",
+                "topics": ["v3/park@ttn/devices/+/up"],
+            },
+            {"name": "stadtwerke", "kind": "chirpstack", "host": "127.0.0.1", "port": b},
+        ],
+    )
+
+
+def _wait(pred: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return pred()
+
+
+def _stored(influxd: Influxd, db: str) -> int:
+    try:
+        return count_points(influxd, db, "lorawan_uplink", "f_cnt")
+    except Exception:  # database not there yet
+        return -1
+
+
+def _publish(port: int, messages: Sequence[SimMessage], **login: Any) -> None:
+    pub = Publisher("127.0.0.1", port, client_id="sim-" + uuid.uuid4().hex[:8], **login)
+    try:
+        pub.publish(messages, rate=2000)
+    finally:
+        pub.close()
+
+
+def _gauge(source: str) -> float | None:
+    return REGISTRY.get_sample_value("lorawan_source_up", {"source": source})
+
+
+def test_three_sources_two_brokers_one_stopped_nothing_lost(
+    broker_a: Mosquitto, broker_b: Mosquitto, influxd: Influxd, influx_db: str, tmp_path: Path
+) -> None:
+    settings = _settings(broker_a.port, broker_b.port, influx_db, influxd.url, tmp_path)
+    env1, env2 = _tts("env", 80, 1), _tts("env", 80, 2)
+    park1, park2 = _tts("park", 60, 3), _tts("park", 60, 4)
+    cs1, cs2 = _chirpstack(100, 5), _chirpstack(100, 6)
+    sim = {"username": "sim", "password": "sim-key"}
+    service = IngestService(
+        settings, store=InfluxStore(settings.influx), transport_factory=transport_factory(settings)
+    )
+    service.start()
+    try:
+        multi = service.transport
+        assert isinstance(multi, MultiSourceTransport)
+        assert multi.wait_subscribed(10)
+        assert _wait(lambda: m.STATE.ready()[0], 5), m.STATE.ready()
+        assert [s["up"] for s in multi.states()] == [True, True, True]
+
+        _publish(broker_a.port, env1 + park1, **sim)
+        _publish(broker_b.port, cs1)
+        first = len(env1 + park1 + cs1)
+        assert _wait(lambda: _stored(influxd, influx_db) == first, 20)
+
+        # broker B down for ~10 s: the TTS applications on A keep landing meanwhile
+        broker_b.stop()
+        down_at = time.monotonic()
+        assert _wait(lambda: not multi.transports[2].up, 5)
+        _publish(broker_a.port, env2 + park2, **sim)
+        assert _wait(lambda: _stored(influxd, influx_db) == first + len(env2 + park2), 10)
+        ok, reasons = m.STATE.ready()
+        assert not ok and any(r.startswith("source 'stadtwerke':") for r in reasons), reasons
+        assert _gauge("stadtwerke") == 0 and _gauge("umwelt") == 1 and _gauge("parken") == 1
+        time.sleep(max(0.0, 10 - (time.monotonic() - down_at)))
+
+        broker_b.start()  # same port, its persistence keeps the ingest's session
+        _publish(broker_b.port, cs2)  # queued for the ingest while it is still backing off
+        every = env1 + env2 + park1 + park2 + cs1 + cs2
+        assert _wait(lambda: _stored(influxd, influx_db) == len(every), 20)
+        assert _wait(lambda: service.idle(), 10)
+        assert _wait(lambda: m.STATE.ready()[0], 10), m.STATE.ready()
+
+        expected = expected_points(every)
+        d = diff(expected, influx_points(influxd, influx_db, {k[0] for k in expected}))
+        assert d["missing"] == 0 and d["extra"] == 0 and d["n_wrong"] == 0, repr(d)
+        # each source's own messages came through it, none through another
+        assert multi.received["umwelt"] >= len(env1 + env2)
+        assert multi.received["parken"] >= len(park1 + park2)
+        assert multi.received["stadtwerke"] >= len(cs1 + cs2)
+        assert sum(multi.received.values()) == service.received
+        assert service.outcomes[("stored", "uplink")] >= len(every)
+        assert (
+            REGISTRY.get_sample_value("lorawan_source_messages_total", {"source": "parken"})
+            == multi.received["parken"]
+        )
+    finally:
+        service.stop()
+
+
+def test_refused_login_is_reported_by_name_while_the_others_ingest(
+    broker_a: Mosquitto,
+    broker_b: Mosquitto,
+    influxd: Influxd,
+    influx_db: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = _settings(
+        broker_a.port, broker_b.port, influx_db, influxd.url, tmp_path, env="wrong-key"
+    )
+    service = IngestService(
+        settings, store=InfluxStore(settings.influx), transport_factory=transport_factory(settings)
+    )
+    caplog.set_level(logging.INFO)
+    service.start()
+    try:
+        multi = service.transport
+        assert isinstance(multi, MultiSourceTransport)
+        assert multi.transports[1].wait_subscribed(10) and multi.transports[2].wait_subscribed(10)
+        cs = _chirpstack(60, 7)
+        park = _tts("park", 40, 8)
+        _publish(broker_b.port, cs)
+        _publish(broker_a.port, park, username="sim", password="sim-key")
+        assert _wait(lambda: _stored(influxd, influx_db) == len(cs + park), 20)
+        time.sleep(3)  # several refused attempts (back-off 1-2 s): still one ERROR line
+
+        refused = [
+            r for r in caplog.records if r.levelno == logging.ERROR and "'umwelt'" in r.message
+        ]
+        assert len(refused) == 1, [r.message for r in refused]
+        assert "refused the login" in refused[0].message
+        assert "LORAWAN_SOURCES[0].password" in refused[0].message
+        ok, reasons = m.STATE.ready()
+        assert not ok and reasons[0].startswith("source 'umwelt': "), reasons
+        assert not any("parken" in r or "stadtwerke" in r for r in reasons), reasons
+        assert _gauge("umwelt") == 0 and _gauge("parken") == 1 and _gauge("stadtwerke") == 1
+    finally:
+        service.stop()
+
+
+def test_source_rules_are_start_up_errors_naming_the_setting(tmp_path: Path) -> None:
+    base = {"kind": "chirpstack", "host": "mqtt.example", "port": 1883}
+    with pytest.raises(ConfigError, match=r"LORAWAN_SOURCES\[1\]\.name: 'a'"):
+        load_settings(sources=[{"name": "a", **base}, {"name": "a", **base, "port": 1884}])
+    with pytest.raises(ConfigError, match=r"LORAWAN_SOURCES\[1\]\.topics: source 'b'.*overlap"):
+        load_settings(sources=[{"name": "a", **base}, {"name": "b", **base}])
+    with pytest.raises(ConfigError, match=r"LORAWAN_SOURCES\[1\]\.client_id"):
+        load_settings(
+            sources=[
+                {"name": "a", **base, "client_id": "x"},
+                {"name": "b", **base, "port": 1884, "client_id": "x"},
+            ]
+        )
+    # the same broker with disjoint topics, or another login, is fine
+    two = load_settings(
+        sources=[
+            {"name": "a", **base, "topics": ["application/1/#"]},
+            {"name": "b", **base, "topics": ["application/2/#"]},
+            {"name": "c", **base, "username": "other"},
+        ]
+    )
+    with pytest.raises(ConfigError, match=r"--workers 2: source\(s\) 't'"):
+        check_workers(load_settings(sources=[{"name": "t", "kind": "tts"}]), 2)
+    check_workers(two, 1)
+    with pytest.raises(ConfigError, match="LORAWAN_MQTT__ENVELOPE"):
+        load_settings(mqtt={"envelope": "tts"}, sources=[{"name": "a", **base}])
