@@ -112,7 +112,7 @@ class SourceTransport(MqttTransport):
         if self._retry is not None:
             self._retry.cancel()
         super().stop()
-        STATE.set_source(self.name, False, f"source {self.name!r}: stopped")
+        STATE.set_source(self.name, None, None)  # stopped on purpose: no longer a problem
         self._on_change()
 
     def _on_connect(

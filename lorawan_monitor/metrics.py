@@ -66,9 +66,13 @@ class ServiceState:
             else:
                 self.dependency_errors[name] = message
 
-    def set_source(self, name: str, up: bool, reason: str | None) -> None:
+    def set_source(self, name: str, up: bool | None, reason: str | None) -> None:
+        """``up=None``: the source was stopped on purpose and is no longer reported."""
         with self._lock:
-            self.sources[name] = (up, reason)
+            if up is None:
+                self.sources.pop(name, None)
+            else:
+                self.sources[name] = (up, reason)
 
     def ready(self) -> tuple[bool, list[str]]:
         problems: list[str] = []

@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
+from api.main import create_app
 from ingest.service import IngestService
 from ingest.sources import MultiSourceTransport, check_workers, transport_factory
 from lorawan_monitor import metrics as m
@@ -31,6 +33,7 @@ from lorawan_monitor.settings import Settings, load_settings
 from simulator.fleet import SimMessage, default_fleet, generate
 from simulator.publisher import Publisher
 from storage.influx import InfluxStore
+from storage.registry import SqlRegistry
 from tests.integration.helpers import count_points, diff, expected_points, influx_points
 from tests.servers import Influxd, Mosquitto, free_port, mosquitto_auth_conf
 
@@ -240,8 +243,23 @@ def test_refused_login_is_reported_by_name_while_the_others_ingest(
         assert not ok and reasons[0].startswith("source 'umwelt': "), reasons
         assert not any("parken" in r or "stadtwerke" in r for r in reasons), reasons
         assert _gauge("umwelt") == 0 and _gauge("parken") == 1 and _gauge("stadtwerke") == 1
+
+        registry = SqlRegistry(f"sqlite:///{tmp_path / 'registry.db'}")
+        app = create_app(settings, store=InfluxStore(settings.influx), registry=registry)
+        with TestClient(app) as client:
+            r = client.get("/api/v1/health/ready")
+        registry.close()
+        assert r.status_code == 503
+        body = r.json()
+        assert [(s["name"], s["up"]) for s in body["sources"]] == [
+            ("parken", True),
+            ("stadtwerke", True),
+            ("umwelt", False),
+        ]
+        assert "LORAWAN_SOURCES[0].password" in body["sources"][2]["reason"]
     finally:
         service.stop()
+    assert "umwelt" not in m.STATE.sources  # stopped on purpose: no longer a problem
 
 
 def test_source_rules_are_start_up_errors_naming_the_setting(tmp_path: Path) -> None:
