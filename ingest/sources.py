@@ -19,6 +19,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -30,7 +31,7 @@ from ingest.transport.mqtt import BufferedClient, ClientFactory, MqttTransport, 
 from lorawan_monitor.errors import ConfigError
 from lorawan_monitor.health import DependencyHealth
 from lorawan_monitor.metrics import MQTT_CONNECTED, SOURCE_UP, STATE
-from lorawan_monitor.settings import Settings, SourceSettings
+from lorawan_monitor.settings import Settings, SourceSettings, TtsSettings
 
 log = logging.getLogger(__name__)
 _MQTT_SETTING = re.compile(r"LORAWAN_MQTT__([A-Z_]+)")
@@ -186,12 +187,24 @@ class MultiSourceTransport:
         *,
         on_connect: Callable[[SourceSettings, bool], None] | None = None,
         client_factory: ClientFactory = BufferedClient,
+        watermarks: Callable[[], dict[str, datetime]] | None = None,
+        refill_transport: Any = None,
     ) -> None:
         if not settings.sources:
             raise ConfigError("LORAWAN_SOURCES: no sources configured")
         self.settings = settings
         self._feed = feed
         self._lock = threading.Lock()
+        self._user_on_connect = on_connect
+        self._watermarks = watermarks or _watermarks_of(feed, settings)
+        #: HTTP transport of the Storage Integration client (tests: None = real HTTP)
+        self.refill_transport = refill_transport
+        self.refilled: dict[str, int] = {s.name: 0 for s in settings.sources}
+        self.refill_threads: list[threading.Thread] = []
+        self._refilling: dict[str, threading.Lock] = {
+            s.name: threading.Lock() for s in settings.sources
+        }
+        self._stopped = threading.Event()
         self.received: dict[str, int] = {s.name: 0 for s in settings.sources}
         self.transports: list[SourceTransport] = []
         for i, source in enumerate(settings.sources):
@@ -202,7 +215,7 @@ class MultiSourceTransport:
                     settings,
                     self._feeder(i, source.name),
                     on_change=self._aggregate,
-                    on_connect=_bind(on_connect, source),
+                    on_connect=_bind(self._connected, source),
                     client_factory=client_factory,
                 )
             )
@@ -223,6 +236,8 @@ class MultiSourceTransport:
     def start(self) -> None:
         for t in self.transports:
             t.start()
+        for source in self.settings.sources:
+            self.trigger_refill(source, "start")
         log.info(
             "ingest from %d sources: %s",
             len(self.transports),
@@ -230,6 +245,9 @@ class MultiSourceTransport:
         )
 
     def stop(self) -> None:
+        self._stopped.set()
+        for th in self.refill_threads:
+            th.join(timeout=10)
         for t in self.transports:
             try:
                 t.stop()
@@ -262,6 +280,69 @@ class MultiSourceTransport:
                 }
             )
         return out
+
+    # -- gap refill per TTS source (Storage Integration) --------------------------------
+
+    def _connected(self, source: SourceSettings, reconnect: bool) -> None:
+        if reconnect:
+            self.trigger_refill(source, "reconnect")
+        if self._user_on_connect is not None:
+            self._user_on_connect(source, reconnect)
+
+    def trigger_refill(self, source: SourceSettings, why: str) -> threading.Thread | None:
+        """Fetch what this source's TTS Storage Integration kept after our watermarks, in
+        the background; one refill per source at a time, the sources independently."""
+        tts = source.tts(self.settings.tts)
+        if not tts.enabled or self._stopped.is_set():
+            return None
+        lock = self._refilling[source.name]
+        if not lock.acquire(blocking=False):
+            return None
+        t = threading.Thread(
+            target=self._refill, args=(source, tts, why, lock), name=f"refill-{source.name}"
+        )
+        t.daemon = True
+        self.refill_threads.append(t)
+        t.start()
+        return t
+
+    def _refill(self, source: SourceSettings, tts: TtsSettings, why: str, lock: Any) -> None:
+        from ingest.refill import TtsStorageClient, refill
+
+        try:
+            max_age = timedelta(hours=tts.max_age_hours)
+            marks = self._watermarks()
+            since = datetime.now(UTC) - max_age
+            apps = {a: marks.get(a, since) for a in refill_applications(source)}
+            name = source.name
+
+            def feed(raw: RawMessage) -> None:
+                raw.source = name
+                self._feed(raw)
+
+            client = TtsStorageClient(tts, transport=self.refill_transport)
+            try:
+                n = refill(client, feed, applications=apps, tenant=tts.tenant, max_age=max_age)
+            finally:
+                client.close()
+            self.refilled[name] += n
+            log.info(
+                "source %r: gap refill (%s): %d uplinks fetched from The Things Stack",
+                name,
+                why,
+                n,
+            )
+        except Exception as exc:  # one source's refill trouble is reported, never fatal
+            log.error(
+                "source %r: gap refill (%s) failed: %s — check LORAWAN_SOURCES[%d].api_url / "
+                ".api_key",
+                source.name,
+                why,
+                exc,
+                self.settings.sources.index(source),
+            )
+        finally:
+            lock.release()
 
     def _aggregate(self) -> None:
         """The process-wide "connected" state: every source up."""
@@ -300,6 +381,39 @@ class _ReceivedCollector(Collector):
 
 _COLLECTOR = _ReceivedCollector()
 REGISTRY.register(_COLLECTOR)
+
+
+def refill_applications(source: SourceSettings) -> list[str]:
+    """The TTS applications a source refills: ``applications``, else the one its MQTT login
+    names (The Things Stack's MQTT username is ``<application>@<tenant>``)."""
+    if source.applications:
+        return list(source.applications)
+    if source.username:
+        return [source.username.split("@", 1)[0]]
+    return []
+
+
+def _watermarks_of(
+    feed: Callable[[RawMessage], None], settings: Settings
+) -> Callable[[], dict[str, datetime]]:
+    """The service's own watermarks when ``feed`` is ``IngestService.feed`` (the service
+    advances them as TTS uplinks are buffered); else read them from its state file."""
+    owner = getattr(feed, "__self__", None)
+    marks = getattr(owner, "watermarks", None)
+    get = getattr(marks, "get", None)
+    if callable(get):
+        return lambda: dict(get())
+
+    def from_file() -> dict[str, datetime]:
+        from ingest.refill import Watermarks
+
+        w = Watermarks(settings.storage.data_dir / "state.db")
+        try:
+            return w.get()
+        finally:
+            w.close()
+
+    return from_file
 
 
 def check_workers(settings: Settings, workers: int) -> None:

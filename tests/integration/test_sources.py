@@ -35,6 +35,7 @@ from simulator.publisher import Publisher
 from storage.influx import InfluxStore
 from storage.registry import SqlRegistry
 from tests.integration.helpers import count_points, diff, expected_points, influx_points
+from tests.integration.tts_storage_standin import TtsStorageStandin
 from tests.servers import Influxd, Mosquitto, free_port, mosquitto_auth_conf
 
 pytestmark = pytest.mark.integration
@@ -76,12 +77,14 @@ def _start(seed: int) -> datetime:
     return datetime(2026, 6, 1, tzinfo=UTC) + timedelta(days=seed)
 
 
-def _tts(application: str, count: int, seed: int) -> list[SimMessage]:
+def _tts(
+    application: str, count: int, seed: int, start: datetime | None = None
+) -> list[SimMessage]:
     fleet = [
         dataclasses.replace(d, application=application, name=f"{application}-{d.name}")
         for d in default_fleet(4, networks=("tts",))
     ]
-    return list(generate(fleet, count=count, seed=seed, start=_start(seed)))
+    return list(generate(fleet, count=count, seed=seed, start=start or _start(seed)))
 
 
 def _chirpstack(count: int, seed: int) -> list[SimMessage]:
@@ -288,3 +291,81 @@ def test_source_rules_are_start_up_errors_naming_the_setting(tmp_path: Path) -> 
     check_workers(two, 1)
     with pytest.raises(ConfigError, match="LORAWAN_MQTT__ENVELOPE"):
         load_settings(mqtt={"envelope": "tts"}, sources=[{"name": "a", **base}])
+
+
+def test_each_tts_source_refills_its_own_application_standin(
+    broker_a: Mosquitto, influxd: Influxd, influx_db: str, tmp_path: Path
+) -> None:
+    """The Storage Integration is a stand-in at its HTTP boundary (no TTS runs here); the
+    brokers, influxd and the service are real. TTS publishes with QoS 0: what it sent
+    while the ingest was down or disconnected is only in its Storage Integration."""
+    standin = TtsStorageStandin()
+    standin.start()
+    now = datetime.now(UTC).replace(microsecond=0)
+    missed = _tts("env", 40, 11, start=now - timedelta(hours=6))  # before the ingest started
+    gap = _tts("env", 30, 12, start=now - timedelta(hours=2))  # while broker A was down
+    park = _tts("park", 30, 13, start=now - timedelta(hours=1))
+    for msg in missed:
+        standin.store(msg.payload)
+    settings = load_settings(
+        mqtt={"client_id": "refill-" + uuid.uuid4().hex[:6], "reconnect_max_delay": 1},
+        influx={"url": influxd.url, "database": influx_db, "flush_interval": 0.2},
+        storage={"data_dir": str(tmp_path)},
+        sources=[
+            {
+                "name": "umwelt",
+                "kind": "tts",
+                "host": "127.0.0.1",
+                "port": broker_a.port,
+                "username": "env@ttn",
+                "password": "env-key",
+                "qos": 0,
+                "topics": ["v3/env@ttn/devices/+/up"],
+                "api_url": standin.url,
+                "api_key": standin.api_key,
+            },
+            {
+                "name": "parken",
+                "kind": "tts",
+                "host": "127.0.0.1",
+                "port": broker_a.port,
+                "username": "park@ttn",
+                "password": "park-key",
+                "qos": 0,
+                "topics": ["v3/park@ttn/devices/+/up"],
+            },
+        ],
+    )
+    service = IngestService(
+        settings, store=InfluxStore(settings.influx), transport_factory=transport_factory(settings)
+    )
+    service.start()
+    try:
+        multi = service.transport
+        assert isinstance(multi, MultiSourceTransport)
+        assert _wait(lambda: multi.refilled["umwelt"] == len(missed), 20), multi.refilled
+        assert multi.wait_subscribed(10)
+
+        broker_a.stop()
+        assert _wait(lambda: not multi.transports[0].up, 5)
+        for msg in gap:
+            standin.store(msg.payload)
+        broker_a.start()
+        # the reconnect of "umwelt" refills after its watermark: the gap, not again `missed`
+        # (but its newest uplink may come again: watermarks are kept to the microsecond,
+        # TTS times to the nanosecond; a repeat overwrites itself)
+        every = missed + gap + park
+        assert _wait(lambda: multi.refilled["umwelt"] >= len(missed + gap), 20), multi.refilled
+        assert multi.refilled["umwelt"] <= len(missed + gap) + 1, multi.refilled
+        assert multi.wait_subscribed(10)
+        _publish(broker_a.port, park, username="sim", password="sim-key")
+        assert _wait(lambda: _stored(influxd, influx_db) == len(every), 20)
+        expected = expected_points(every)
+        d = diff(expected, influx_points(influxd, influx_db, {k[0] for k in expected}))
+        assert d["missing"] == 0 and d["extra"] == 0 and d["n_wrong"] == 0, repr(d)
+        assert multi.refilled["parken"] == 0  # no Storage Integration given for it
+        apps = {r.path.split("/")[5] for r in standin.requests}  # /api/v3/as/applications/<app>/…
+        assert apps == {"env"}, apps
+    finally:
+        service.stop()
+        standin.stop()
