@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import signal
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -20,7 +24,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
@@ -39,10 +45,13 @@ from tests.integration.tts_storage_standin import TtsStorageStandin
 from tests.servers import Influxd, Mosquitto, free_port, mosquitto_auth_conf
 
 pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
 
-USERS = {"env@ttn": "env-key", "park@ttn": "park-key", "sim": "sim-key"}
+#: umwelt@ttn / NNSXS.XXXX: the login of the README's example
+USERS = {"env@ttn": "env-key", "park@ttn": "park-key", "sim": "sim-key", "umwelt@ttn": "NNSXS.XXXX"}
 ACL = (
     "user env@ttn\ntopic read v3/env@ttn/#\n"
+    "user umwelt@ttn\ntopic read v3/umwelt@ttn/#\n"
     "user park@ttn\ntopic read v3/park@ttn/#\n"
     "user sim\ntopic readwrite #\n"
 )
@@ -369,3 +378,79 @@ def test_each_tts_source_refills_its_own_application_standin(
     finally:
         service.stop()
         standin.stop()
+
+
+def _readme_sources_yaml() -> dict[str, Any]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("### Several sources in one service", 1)[1]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    doc = yaml.safe_load(block)
+    assert isinstance(doc, dict)
+    return doc
+
+
+def test_the_readme_example_runs_as_written(
+    broker_a: Mosquitto, broker_b: Mosquitto, influxd: Influxd, influx_db: str, tmp_path: Path
+) -> None:
+    """`lorawan-monitor ingest` with the README's YAML: only where the servers are changes
+    (loopback brokers and influxd instead of eu1.cloud.thethings.network; the refill URL,
+    which would leave this machine, is dropped)."""
+    doc = _readme_sources_yaml()
+    umwelt, stadtwerke = doc["sources"]
+    umwelt.update(host="127.0.0.1", port=broker_a.port, tls=False)
+    del umwelt["api_url"], umwelt["api_key"]
+    stadtwerke["port"] = broker_b.port
+    doc["influx"].update(url=influxd.url, database=influx_db)
+    config = tmp_path / "lorawan-monitor.yaml"
+    config.write_text(yaml.safe_dump(doc))
+    mport = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LORAWAN_")}
+    env.update(
+        LORAWAN_CONFIG_FILE=str(config),
+        LORAWAN_STORAGE__DATA_DIR=str(tmp_path / "data"),
+        LORAWAN_MQTT__CLIENT_ID=f"readme-{tmp_path.name}",
+        LORAWAN_INGEST__METRICS_PORT=str(mport),
+    )
+    checked = subprocess.run(
+        [sys.executable, "-m", "lorawan_monitor.cli", "settings"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert checked.returncode == 0, checked.stderr.decode()[-2000:]
+    assert b'"umwelt"' in checked.stdout and b"NNSXS" not in checked.stdout  # masked
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lorawan_monitor.cli", "ingest"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+
+        def both_up() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(proc.communicate()[1].decode()[-3000:])
+            try:
+                text = httpx.get(f"http://127.0.0.1:{mport}/metrics", timeout=2).text
+            except httpx.HTTPError:
+                return False
+            return all(
+                f'lorawan_source_up{{source="{n}"}} 1.0' in text for n in ("umwelt", "stadtwerke")
+            )
+
+        assert _wait(both_up, 30)
+        tts, cs = _tts("umwelt", 40, 21), _chirpstack(40, 22)
+        _publish(broker_a.port, tts, username="sim", password="sim-key")
+        _publish(broker_b.port, cs)
+        assert _wait(lambda: _stored(influxd, influx_db) == len(tts + cs), 30)
+        expected = expected_points(tts + cs)
+        d = diff(expected, influx_points(influxd, influx_db, {k[0] for k in expected}))
+        assert d["missing"] == 0 and d["extra"] == 0 and d["n_wrong"] == 0, repr(d)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert code == 0, proc.communicate()[1].decode()[-3000:]
