@@ -119,6 +119,8 @@ class SourceTransport(MqttTransport):
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
     ) -> None:
+        with self._sub_lock:
+            self._denied = []  # the (re)connect subscribes to every topic again
         super()._on_connect(client, userdata, flags, reason, properties)
         self._on_change()
 
@@ -391,6 +393,40 @@ def refill_applications(source: SourceSettings) -> list[str]:
     if source.username:
         return [source.username.split("@", 1)[0]]
     return []
+
+
+def refill_target(
+    settings: Settings, source: str | None, applications: list[str] | None
+) -> tuple[TtsSettings, list[str]]:
+    """What ``refill`` fetches: the Storage Integration and applications of the source
+    named ``source``, or of ``LORAWAN_TTS__*``. ValueError in the operator's words."""
+    if source is None:
+        if not applications:
+            raise ValueError("refill: --application is required (or --source NAME)")
+        if not settings.tts.enabled:
+            raise ValueError("refill needs LORAWAN_TTS__API_URL and LORAWAN_TTS__API_KEY")
+        return settings.tts, applications
+    names = [s.name for s in settings.sources]
+    if source not in names:
+        raise ValueError(
+            f"--source {source!r}: no such source in LORAWAN_SOURCES "
+            f"(known: {', '.join(names) or 'none'})"
+        )
+    i = names.index(source)
+    src = settings.sources[i]
+    tts = src.tts(settings.tts)
+    if not tts.enabled:
+        raise ValueError(
+            f"--source {source!r}: refill needs LORAWAN_SOURCES[{i}].api_url and "
+            f"LORAWAN_SOURCES[{i}].api_key"
+        )
+    apps = applications or refill_applications(src)
+    if not apps:
+        raise ValueError(
+            f"--source {source!r}: no application — give --application, or "
+            f"LORAWAN_SOURCES[{i}].applications / a username application@tenant"
+        )
+    return tts, apps
 
 
 def _watermarks_of(

@@ -11,6 +11,7 @@ with what the simulator published.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import signal
@@ -454,3 +455,45 @@ def test_the_readme_example_runs_as_written(
             proc.kill()
             raise
     assert code == 0, proc.communicate()[1].decode()[-3000:]
+
+
+def test_refill_command_per_source_standin(
+    influxd: Influxd, influx_db: str, tmp_path: Path
+) -> None:
+    """`lorawan-monitor refill --source NAME`: that source's Storage Integration (a stand-in
+    at its HTTP boundary) and application; real influxd."""
+    standin = TtsStorageStandin()
+    standin.start()
+    try:
+        start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+        messages = _tts("env", 40, 31, start=start)
+        for msg in messages:
+            standin.store(msg.payload)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LORAWAN_")}
+        sources = [
+            {"name": "umwelt", "kind": "tts", "username": "env@ttn"},
+            {"name": "stadtwerke", "kind": "chirpstack", "port": 1884},
+        ]
+        sources[0].update(api_url=standin.url, api_key=standin.api_key)
+        env.update(
+            LORAWAN_SOURCES=json.dumps(sources),
+            LORAWAN_INFLUX__URL=influxd.url,
+            LORAWAN_INFLUX__DATABASE=influx_db,
+            LORAWAN_STORAGE__DATA_DIR=str(tmp_path),
+        )
+
+        def refill(*args: str) -> subprocess.CompletedProcess[str]:
+            cmd = [sys.executable, "-m", "lorawan_monitor.cli", "refill", *args]
+            return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+
+        r = refill("--source", "umwelt", "--since", "4h")
+        assert r.returncode == 0 and "refilled 40 uplinks" in r.stdout, r.stderr[-2000:]
+        expected = expected_points(messages)
+        d = diff(expected, influx_points(influxd, influx_db, {k[0] for k in expected}))
+        assert d["missing"] == 0 and d["extra"] == 0 and d["n_wrong"] == 0, repr(d)
+        r = refill("--source", "stadtwerke", "--since", "4h")
+        assert r.returncode == 2 and "LORAWAN_SOURCES[1].api_url" in r.stderr, r.stderr
+        r = refill("--source", "nope", "--since", "4h")
+        assert r.returncode == 2 and "known: umwelt, stadtwerke" in r.stderr, r.stderr
+    finally:
+        standin.stop()
