@@ -383,7 +383,8 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     api: ApiSettings = ApiSettings()
     tts: TtsSettings = TtsSettings()
-    #: several brokers / applications in one ingest (#16); empty = the one ``mqtt`` source
+    #: several brokers / applications in one ingest, a JSON list (usually ``sources:`` in
+    #: LORAWAN_CONFIG_FILE; docs/network-servers.md); empty = the one LORAWAN_MQTT__* source
     sources: list[SourceSettings] = Field(default_factory=list)
 
     @field_validator("sources")
