@@ -394,12 +394,18 @@ class Settings(BaseSettings):
         return v
 
     @model_validator(mode="after")
-    def _sources_envelope(self) -> Settings:
+    def _sources_rules(self) -> Settings:
         if self.sources and self.mqtt.envelope != "auto":
             raise ValueError(
                 "LORAWAN_MQTT__ENVELOPE must stay 'auto' when LORAWAN_SOURCES is set: the "
                 "messages of all sources are told apart by their topics (set `kind` per source)"
             )
+        for i, src in enumerate(self.sources):
+            if self.environment == "production" and src.tls_insecure:
+                raise ValueError(
+                    f"LORAWAN_SOURCES[{i}].tls_insecure=true switches off certificate checks; "
+                    f"not allowed in production (give LORAWAN_SOURCES[{i}].tls_ca_file instead)"
+                )
         return self
 
     @classmethod
@@ -451,6 +457,8 @@ class _YamlFile(PydanticBaseSettingsSource):
 
 
 def _env_name(loc: tuple[int | str, ...]) -> str:
+    if len(loc) >= 3 and loc[0] == "sources" and isinstance(loc[1], int):  # #16
+        return f"LORAWAN_SOURCES[{loc[1]}]." + ".".join(str(p) for p in loc[2:])
     parts = [str(p) for p in loc if not isinstance(p, int)]
     return "LORAWAN_" + "__".join(p.upper() for p in parts) if parts else "settings"
 

@@ -301,6 +301,15 @@ def test_source_rules_are_start_up_errors_naming_the_setting(tmp_path: Path) -> 
     check_workers(two, 1)
     with pytest.raises(ConfigError, match="LORAWAN_MQTT__ENVELOPE"):
         load_settings(mqtt={"envelope": "tts"}, sources=[{"name": "a", **base}])
+    prod = {"environment": "production", "api": {"api_keys": ["k" * 24]}}
+    with pytest.raises(ConfigError, match=r"LORAWAN_SOURCES\[0\]\.password is a placeholder"):
+        load_settings(**prod, sources=[{"name": "a", **base, "password": "changethis"}])
+    with pytest.raises(ConfigError, match=r"LORAWAN_SOURCES\[0\]\.tls_insecure"):
+        load_settings(**prod, sources=[{"name": "a", **base, "tls_insecure": True}])
+    with pytest.raises(ConfigError) as bad:  # a wrongly typed secret is not echoed
+        load_settings(sources=[{"name": "a", **base, "password": 987654321}])
+    assert "LORAWAN_SOURCES[0].password:" in str(bad.value), bad.value
+    assert "987654321" not in str(bad.value)
 
 
 def test_each_tts_source_refills_its_own_application_standin(
