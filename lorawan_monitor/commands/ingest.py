@@ -76,9 +76,9 @@ def run(args: argparse.Namespace) -> int:
     tune_gc()
     service.start()
     log.info(  # "connected" follows from the transport, or an ERROR saying what to check
-        "ingest started: connecting to MQTT broker %s:%s; store %s",
-        settings.mqtt.host,
-        settings.mqtt.port,
+        "ingest started: connecting to %s; store %s",
+        ", ".join(f"source {s.name} ({s.host}:{s.port})" for s in settings.sources)
+        or f"MQTT broker {settings.mqtt.host}:{settings.mqtt.port}",
         settings.influx.url or f"SQLite in {settings.storage.data_dir}",
     )
     stop.wait()

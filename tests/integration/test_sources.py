@@ -161,8 +161,14 @@ def _gauge(source: str) -> float | None:
 
 
 def test_three_sources_two_brokers_one_stopped_nothing_lost(
-    broker_a: Mosquitto, broker_b: Mosquitto, influxd: Influxd, influx_db: str, tmp_path: Path
+    broker_a: Mosquitto,
+    broker_b: Mosquitto,
+    influxd: Influxd,
+    influx_db: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="ingest.sources")
     settings = _settings(broker_a.port, broker_b.port, influx_db, influxd.url, tmp_path)
     env1, env2 = _tts("env", 80, 1), _tts("env", 80, 2)
     park1, park2 = _tts("park", 60, 3), _tts("park", 60, 4)
@@ -201,6 +207,11 @@ def test_three_sources_two_brokers_one_stopped_nothing_lost(
         assert _wait(lambda: _stored(influxd, influx_db) == len(every), 20)
         assert _wait(lambda: service.idle(), 10)
         assert _wait(lambda: m.STATE.ready()[0], 10), m.STATE.ready()
+        # down once (ERROR), back once (INFO), by name; the others said nothing
+        said = [(r.levelname, r.getMessage()) for r in caplog.records if "'" in r.getMessage()]
+        about = [lv for lv, msg in said if msg.startswith("source 'stadtwerke':")]
+        assert about == ["ERROR", "INFO"], said
+        assert not [msg for lv, msg in said if lv == "ERROR" and "stadtwerke" not in msg], said
 
         expected = expected_points(every)
         d = diff(expected, influx_points(influxd, influx_db, {k[0] for k in expected}))
