@@ -10,6 +10,8 @@ with what the simulator published.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -18,6 +20,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -517,3 +520,83 @@ def test_refill_command_per_source_standin(
         assert r.returncode == 2 and "known: umwelt, stadtwerke" in r.stderr, r.stderr
     finally:
         standin.stop()
+
+
+@contextlib.contextmanager
+def _amqtt_with_subscribe_acl(port: int, allowed: list[str]) -> Iterator[None]:
+    """amqtt (a real MQTT broker; mosquitto 2.0 grants every subscription and filters
+    silently) with a subscribe ACL: SUBSCRIBE to anything else is answered 0x80."""
+    from amqtt.broker import Broker
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    config = {
+        "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
+        "plugins": {
+            "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
+            "amqtt.plugins.topic_checking.TopicAccessControlListPlugin": {
+                "acl": {"anonymous": allowed}
+            },
+        },
+    }
+
+    async def start() -> Any:
+        broker = Broker(config, loop=loop)
+        await broker.start()
+        return broker
+
+    broker = asyncio.run_coroutine_threadsafe(start(), loop).result(15)
+    try:
+        yield
+    finally:
+        asyncio.run_coroutine_threadsafe(broker.shutdown(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+
+def test_denied_topics_are_reported_by_name_and_retried(
+    influxd: Influxd, influx_db: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = free_port()
+    caplog.set_level(logging.INFO, logger="ingest.sources")
+    tts = {"kind": "tts", "host": "127.0.0.1", "port": port, "qos": 0}  # as TTS publishes
+    settings = load_settings(
+        mqtt={"client_id": "acl-" + uuid.uuid4().hex[:6], "reconnect_max_delay": 2},
+        influx={"url": influxd.url, "database": influx_db, "flush_interval": 0.2},
+        storage={"data_dir": str(tmp_path)},
+        sources=[
+            {"name": "umwelt", **tts, "topics": ["v3/env@ttn/devices/+/up"]},
+            {"name": "parken", **tts, "topics": ["v3/park@ttn/devices/+/up"]},
+        ],
+    )
+    with _amqtt_with_subscribe_acl(port, ["v3/env@ttn/#"]):
+        service = IngestService(
+            settings,
+            store=InfluxStore(settings.influx),
+            transport_factory=transport_factory(settings),
+        )
+        service.start()
+        try:
+            multi = service.transport
+            assert isinstance(multi, MultiSourceTransport)
+            assert _wait(lambda: multi.transports[0].up, 10)
+            assert _wait(lambda: multi.transports[1].health.down_now, 10)
+            env = _tts("env", 30, 41)
+            _publish(port, env)
+            # the allowed source ingests meanwhile. Not counted exactly here: with its
+            # topic-check plugin on, amqtt 0.12 delivered 21-30 of 30 in our runs (with or
+            # without an ACL entry for the topic); exactness is tested on mosquitto above
+            assert _wait(lambda: _stored(influxd, influx_db) >= len(env) // 2, 20)
+            assert multi.received["parken"] == 0
+            time.sleep(3)  # several re-subscriptions (back-off 1-2 s), still one ERROR
+            errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+            assert len(errors) == 1, errors
+            assert errors[0].startswith("source 'parken': ") and "denied" in errors[0]
+            assert "v3/park@ttn/devices/+/up" in errors[0]
+            assert "LORAWAN_SOURCES[1].topics" in errors[0]
+            ok, reasons = m.STATE.ready()
+            assert not ok and reasons == [errors[0]], reasons
+            assert _gauge("parken") == 0 and _gauge("umwelt") == 1
+        finally:
+            service.stop()
