@@ -39,7 +39,7 @@ from ingest.service import IngestService
 from ingest.sources import MultiSourceTransport, check_workers, transport_factory
 from lorawan_monitor import metrics as m
 from lorawan_monitor.errors import ConfigError
-from lorawan_monitor.settings import Settings, load_settings
+from lorawan_monitor.settings import Settings, _filters_overlap, load_settings
 from simulator.fleet import SimMessage, default_fleet, generate
 from simulator.publisher import Publisher
 from storage.influx import InfluxStore
@@ -310,6 +310,10 @@ def test_source_rules_are_start_up_errors_naming_the_setting(tmp_path: Path) -> 
             {"name": "c", **base, "username": "other"},
         ]
     )
+    # MQTT filter overlap (MQTT 3.1.1 §4.7: "sport/#" matches "sport" too)
+    assert _filters_overlap("a/#", "a") and _filters_overlap("+/b", "a/+")
+    assert _filters_overlap("v3/+/devices/+/up", "v3/env@ttn/devices/x/up")
+    assert not _filters_overlap("a/b", "a/c") and not _filters_overlap("a/+", "a/b/c")
     with pytest.raises(ConfigError, match=r"--workers 2: source\(s\) 't'"):
         check_workers(load_settings(sources=[{"name": "t", "kind": "tts"}]), 2)
     check_workers(two, 1)
