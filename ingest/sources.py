@@ -27,7 +27,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
 from ingest.models import RawMessage
-from ingest.transport.mqtt import BufferedClient, ClientFactory, MqttTransport, default_client_id
+from ingest.transport.mqtt import ClientFactory, MqttTransport, default_client_id
 from lorawan_monitor.errors import ConfigError
 from lorawan_monitor.health import DependencyHealth
 from lorawan_monitor.metrics import MQTT_CONNECTED, SOURCE_UP, STATE
@@ -82,15 +82,16 @@ class SourceTransport(MqttTransport):
         *,
         on_change: Callable[[], None],
         on_connect: Callable[[bool], None] | None = None,
-        client_factory: ClientFactory = BufferedClient,
+        client_factory: ClientFactory | None = None,
     ) -> None:
         base = settings.mqtt.client_id or default_client_id()
         client_id = source.client_id or f"{base}-{source.name}"
         super().__init__(
             source.mqtt(settings.mqtt, client_id),
             on_message,
-            client_factory=client_factory,
             on_connect=on_connect,
+            # None: the transport's own choice (its fast client, or plain paho as fallback)
+            **({} if client_factory is None else {"client_factory": client_factory}),
         )
         self.index = index
         self.name = source.name
@@ -188,7 +189,7 @@ class MultiSourceTransport:
         feed: Callable[[RawMessage], None],
         *,
         on_connect: Callable[[SourceSettings, bool], None] | None = None,
-        client_factory: ClientFactory = BufferedClient,
+        client_factory: ClientFactory | None = None,
         watermarks: Callable[[], dict[str, datetime]] | None = None,
         refill_transport: Any = None,
     ) -> None:
