@@ -42,6 +42,14 @@ class LivePublic(_Public):
     uptime_s: float
 
 
+class SourceStatePublic(_Public):
+    """One source of a multi-source ingest (LORAWAN_SOURCES)."""
+
+    name: str = Field(examples=["umwelt"])
+    up: bool
+    reason: str | None = Field(None, description="why it is down, naming the setting to check")
+
+
 class ReadyPublic(_Public):
     ready: bool
     reasons: list[str] = Field(examples=[["not connected to the MQTT broker"]])
@@ -53,6 +61,9 @@ class ReadyPublic(_Public):
     buffer_oldest_age_s: float = Field(0.0, description="age of the oldest point not yet written")
     points_dropped: int = Field(
         0, description="points dropped by the full-buffer policy since start"
+    )
+    sources: list[SourceStatePublic] = Field(
+        default_factory=list, description="each source's connection (empty: one broker)"
     )
 
 

@@ -26,6 +26,8 @@ class RawMessage:
     received: float = 0.0
     #: opaque handle for acknowledging (paho mid), None when not acknowledgeable
     ack_token: Any = None
+    #: name of the source it came through (LORAWAN_SOURCES); "" = the single ``mqtt`` source
+    source: str = ""
 
 
 class _Frozen(BaseModel):

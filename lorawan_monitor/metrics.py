@@ -37,6 +37,11 @@ BUFFER_OLDEST_AGE = Gauge("lorawan_buffer_oldest_age_seconds", "Age of the oldes
 DROPPED = Counter("lorawan_dropped_total", "Points or messages dropped, by reason", ["reason"])
 REFILLED = Counter("lorawan_refilled_uplinks_total", "Uplinks fetched from TTS Storage Integration")
 MQTT_CONNECTED = Gauge("lorawan_mqtt_connected", "1 while connected to the MQTT broker")
+SOURCE_UP = Gauge(
+    "lorawan_source_up",
+    "1 while a source (LORAWAN_SOURCES) is connected and subscribed, 0 while it is not",
+    ["source"],
+)
 
 
 @dataclass
@@ -54,6 +59,8 @@ class ServiceState:
     #: why a dependency is down (``mqtt``, ``registry``; the store uses ``sink_error``),
     #: in the words of the ERROR that was logged, naming the setting to check
     dependency_errors: dict[str, str] = field(default_factory=dict)
+    #: per source of a multi-source ingest (#16): name -> (up, why it is down)
+    sources: dict[str, tuple[bool, str | None]] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -64,11 +71,23 @@ class ServiceState:
             else:
                 self.dependency_errors[name] = message
 
+    def set_source(self, name: str, up: bool | None, reason: str | None) -> None:
+        """``up=None``: the source was stopped on purpose and is no longer reported."""
+        with self._lock:
+            if up is None:
+                self.sources.pop(name, None)
+            else:
+                self.sources[name] = (up, reason)
+
     def ready(self) -> tuple[bool, list[str]]:
         problems: list[str] = []
         with self._lock:
             errors = dict(self.dependency_errors)
-        if self.mqtt_enabled and not self.mqtt_connected:
+            sources = dict(self.sources)
+        for name, (up, why) in sources.items():
+            if not up:
+                problems.append(why or f"source {name!r}: not connected")
+        if self.mqtt_enabled and not self.mqtt_connected and not sources:
             why = errors.get("mqtt")
             problems.append(
                 f"not connected to the MQTT broker: {why}"

@@ -16,6 +16,7 @@ import yaml
 from pydantic import (
     AnyHttpUrl,
     BaseModel,
+    ConfigDict,
     Field,
     SecretStr,
     TypeAdapter,
@@ -287,6 +288,143 @@ class AlertsSettings(BaseModel):
         return self
 
 
+# --- several sources (issue #16) ------------------------------------------------------
+
+
+class SourceSettings(BaseModel):
+    """One network server application / broker connection of a multi-source ingest.
+
+    Given as the list ``sources`` in the YAML file (``LORAWAN_CONFIG_FILE``) or as JSON in
+    ``LORAWAN_SOURCES``. Reconnect back-off and connect timeout come from
+    ``LORAWAN_MQTT__*``; everything that differs between brokers is here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: shown in logs, metrics (``source`` label) and readiness; letters, digits, ``-_.``
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+    kind: EnvelopeKind = "auto"
+    host: str = "localhost"
+    port: int = Field(1883, ge=1, le=65535)
+    transport: Literal["tcp", "websockets"] = "tcp"
+    tls: bool = False
+    tls_ca_file: Path | None = None
+    tls_insecure: bool = False
+    username: str | None = None
+    password: SecretStr | None = None
+    #: stable and unique per source (default ``lorawan-monitor-<hostname>-<name>``)
+    client_id: str | None = None
+    protocol: Literal["auto", "3.1.1", "5"] = "auto"
+    keepalive: int = Field(60, ge=5, le=3600)
+    topics: list[str] = Field(default_factory=list)
+    share_group: str | None = None
+    qos: int = Field(1, ge=0, le=2)
+    session_expiry: int = Field(3600, ge=0)
+    #: The Things Stack Storage Integration of this application (gap refill)
+    api_url: str | None = None
+    api_key: SecretStr | None = None
+    tenant: str = "ttn"
+    applications: list[str] = Field(default_factory=list)
+
+    @field_validator("api_url")
+    @classmethod
+    def _api_url(cls, v: str | None) -> str | None:
+        return _http_url(v)
+
+    def mqtt(self, common: MqttSettings, client_id: str) -> MqttSettings:
+        """The single-broker settings of this source (back-off and timeouts from ``common``)."""
+        return MqttSettings(
+            host=self.host,
+            port=self.port,
+            transport=self.transport,
+            tls=self.tls,
+            tls_ca_file=self.tls_ca_file,
+            tls_insecure=self.tls_insecure,
+            username=self.username,
+            password=self.password,
+            client_id=client_id,
+            protocol=self.protocol,
+            keepalive=self.keepalive,
+            envelope=self.kind,
+            topics=self.topics,
+            share_group=self.share_group,
+            qos=self.qos,
+            session_expiry=self.session_expiry,
+            reconnect_min_delay=common.reconnect_min_delay,
+            reconnect_max_delay=common.reconnect_max_delay,
+            connect_timeout=common.connect_timeout,
+        )
+
+    def tts(self, common: TtsSettings) -> TtsSettings:
+        """The Storage Integration settings of this source (age and page size from ``common``)."""
+        return TtsSettings(
+            api_url=self.api_url,
+            api_key=self.api_key,
+            applications=self.applications,
+            tenant=self.tenant,
+            max_age_hours=common.max_age_hours,
+            page_size=common.page_size,
+        )
+
+
+def _filters_overlap(a: str, b: str) -> bool:
+    """True when some topic matches both MQTT filters (``+`` one level, ``#`` the rest)."""
+    pa, pb = a.split("/"), b.split("/")
+    for i in range(max(len(pa), len(pb))):
+        x = pa[i] if i < len(pa) else None
+        y = pb[i] if i < len(pb) else None
+        if x == "#" or y == "#":
+            return True
+        if x is None or y is None:
+            return False
+        if x != y and "+" not in (x, y):
+            return False
+    return True
+
+
+def check_sources(sources: list[SourceSettings]) -> None:
+    """Refuse lists whose sources cannot be told apart (raises ValueError naming them).
+
+    * names and client ids are unique (a client id shared by two connections makes the
+      broker drop one of them, over and over);
+    * two sources on the same broker (host and port) with the same login whose topic filters
+      overlap would receive every such uplink twice, so every device would be counted
+      twice: that is an error. The device key is the DevEUI (IEEE EUI-64, unique world
+      wide), so the same device seen through two *different* sources is one device, by
+      design (it moved, or two networks hear it)."""
+    seen: dict[str, int] = {}
+    for i, s in enumerate(sources):
+        if s.name in seen:
+            raise ValueError(
+                f"LORAWAN_SOURCES[{i}].name: {s.name!r} is also the name of "
+                f"LORAWAN_SOURCES[{seen[s.name]}]; source names must be unique"
+            )
+        seen[s.name] = i
+    ids: dict[str, int] = {}
+    for i, s in enumerate(sources):
+        if s.client_id is None:
+            continue
+        if s.client_id in ids:
+            raise ValueError(
+                f"LORAWAN_SOURCES[{i}].client_id: {s.client_id!r} is also the client id of "
+                f"source {sources[ids[s.client_id]].name!r}; each source needs its own"
+            )
+        ids[s.client_id] = i
+    for i, a in enumerate(sources):
+        for j in range(i):
+            b = sources[j]
+            if (a.host, a.port, a.username) != (b.host, b.port, b.username):
+                continue
+            for ta in a.topics or DEFAULT_TOPICS[a.kind]:
+                for tb in b.topics or DEFAULT_TOPICS[b.kind]:
+                    if _filters_overlap(ta, tb):
+                        raise ValueError(
+                            f"LORAWAN_SOURCES[{i}].topics: source {a.name!r} and source "
+                            f"{b.name!r} use the same broker {a.host}:{a.port} and login, and "
+                            f"their topics {ta!r} and {tb!r} overlap: every uplink there would "
+                            "arrive twice. Give them disjoint topics, or make them one source"
+                        )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LORAWAN_",
@@ -304,6 +442,30 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     tts: TtsSettings = TtsSettings()
     alerts: AlertsSettings = AlertsSettings()
+    #: several brokers / applications in one ingest, a JSON list (usually ``sources:`` in
+    #: LORAWAN_CONFIG_FILE; docs/network-servers.md); empty = the one LORAWAN_MQTT__* source
+    sources: list[SourceSettings] = Field(default_factory=list)
+
+    @field_validator("sources")
+    @classmethod
+    def _sources(cls, v: list[SourceSettings]) -> list[SourceSettings]:
+        check_sources(v)
+        return v
+
+    @model_validator(mode="after")
+    def _sources_rules(self) -> Settings:
+        if self.sources and self.mqtt.envelope != "auto":
+            raise ValueError(
+                "LORAWAN_MQTT__ENVELOPE must stay 'auto' when LORAWAN_SOURCES is set: the "
+                "messages of all sources are told apart by their topics (set `kind` per source)"
+            )
+        for i, src in enumerate(self.sources):
+            if self.environment == "production" and src.tls_insecure:
+                raise ValueError(
+                    f"LORAWAN_SOURCES[{i}].tls_insecure=true switches off certificate checks; "
+                    f"not allowed in production (give LORAWAN_SOURCES[{i}].tls_ca_file instead)"
+                )
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -354,6 +516,8 @@ class _YamlFile(PydanticBaseSettingsSource):
 
 
 def _env_name(loc: tuple[int | str, ...]) -> str:
+    if len(loc) >= 3 and loc[0] == "sources" and isinstance(loc[1], int):  # #16
+        return f"LORAWAN_SOURCES[{loc[1]}]." + ".".join(str(p) for p in loc[2:])
     parts = [str(p) for p in loc if not isinstance(p, int)]
     return "LORAWAN_" + "__".join(p.upper() for p in parts) if parts else "settings"
 
@@ -386,6 +550,12 @@ def _secrets(model: BaseModel, prefix: str = "LORAWAN") -> list[tuple[str, Secre
             out.append((env, value))
         elif isinstance(value, list):
             out.extend((f"{env}[{i}]", v) for i, v in enumerate(value) if isinstance(v, SecretStr))
+            for i, v in enumerate(value):  # LORAWAN_SOURCES[i].password ... (#16)
+                if isinstance(v, BaseModel):
+                    for k in type(v).model_fields:
+                        x = getattr(v, k)
+                        if isinstance(x, SecretStr):
+                            out.append((f"{env}[{i}].{k}", x))
         elif isinstance(value, BaseModel):
             out.extend(_secrets(value, env))
     return out
@@ -404,6 +574,9 @@ def _is_secret(loc: tuple[int | str, ...]) -> bool:
         if _mentions_secret(ann):
             return True
         model = ann
+        args = getattr(ann, "__args__", None)
+        if getattr(ann, "__origin__", None) is list and args:  # sources: list[SourceSettings]
+            model = args[0]
     return False
 
 

@@ -166,6 +166,25 @@ class Influxd:
         ).raise_for_status()
 
 
+def mosquitto_auth_conf(workdir: Path, users: dict[str, str], acl: str) -> str:
+    """Config lines for a broker with logins (``mosquitto_passwd``) and an ACL file: no
+    anonymous access, each user reads/writes only what ``acl`` grants (mosquitto.conf(5))."""
+    passwd = workdir / "passwd"
+    passwd.write_text("")
+    for user, password in users.items():
+        subprocess.run(
+            [_need("mosquitto_passwd", "mosquitto"), "-b", str(passwd), user, password],
+            check=True,
+            capture_output=True,
+        )
+    acl_file = workdir / "acl"
+    acl_file.write_text(acl)
+    # read as the `mosquitto` user when the broker drops root
+    for f in (passwd, acl_file):
+        f.chmod(0o644)
+    return f"allow_anonymous false\npassword_file {passwd}\nacl_file {acl_file}\n"
+
+
 @contextlib.contextmanager
 def running_mosquitto(extra_conf: str = "") -> Iterator[Mosquitto]:
     with tempfile.TemporaryDirectory(prefix="lm-mosquitto-") as d:

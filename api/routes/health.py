@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.deps import StateDep, StoreDep
-from api.schemas import LivePublic, ReadyPublic
+from api.schemas import LivePublic, ReadyPublic, SourceStatePublic
 
 log = logging.getLogger(__name__)
 
@@ -49,5 +49,9 @@ def health_ready(state: StateDep, store: StoreDep) -> JSONResponse:
         buffer_limit=state.buffer_limit,
         buffer_oldest_age_s=state.buffer_oldest_age,
         points_dropped=state.points_dropped,
+        sources=[
+            SourceStatePublic(name=name, up=up, reason=why)
+            for name, (up, why) in sorted(state.sources.items())
+        ],
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if body.ready else 503)

@@ -238,12 +238,22 @@ def run(args: argparse.Namespace) -> int:
         storage={"data_dir": data_dir},
         api={"host": args.host, "port": args.port, "api_keys": [api_key]},
         alerts={"interval": 5.0, "group_wait": 5.0},
+        # two sources on the embedded broker, as a municipality would have them (#16)
+        sources=[
+            {"name": name, "kind": kind, "host": "127.0.0.1", "port": mqtt_port}
+            | {"protocol": "3.1.1", "client_id": f"lorawan-monitor-demo-{name}"}
+            for name, kind in (("tts-umwelt", "tts"), ("chirpstack-stadtwerke", "chirpstack"))
+        ],
     )
     broker = EmbeddedBroker("127.0.0.1", mqtt_port)
     broker.start()
     registry = SqlRegistry(settings.storage.registry_dsn())
     store = SqliteStore(data_dir / "timeseries.db")
-    service = IngestService(settings, store=store, registry=registry)
+    from ingest.sources import transport_factory
+
+    service = IngestService(
+        settings, store=store, registry=registry, transport_factory=transport_factory(settings)
+    )
     alerting: Any = None
     server: uvicorn.Server | None = None
     feed: LiveFeed | None = None

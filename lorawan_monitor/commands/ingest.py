@@ -34,6 +34,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()  # first: a bad setting exits before anything starts
+    from ingest.sources import check_workers, transport_factory
+
+    check_workers(settings, args.workers)  # sources (#16): refused where it cannot work
     if args.workers > 1:
         return _supervise(args, settings)
 
@@ -54,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         store=build_store(settings),
         registry=registry,
         decoders=build_decoders(settings),
+        transport_factory=transport_factory(settings),  # several sources (#16); else None
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -72,9 +76,9 @@ def run(args: argparse.Namespace) -> int:
     tune_gc()
     service.start()
     log.info(  # "connected" follows from the transport, or an ERROR saying what to check
-        "ingest started: connecting to MQTT broker %s:%s; store %s",
-        settings.mqtt.host,
-        settings.mqtt.port,
+        "ingest started: connecting to %s; store %s",
+        ", ".join(f"source {s.name} ({s.host}:{s.port})" for s in settings.sources)
+        or f"MQTT broker {settings.mqtt.host}:{settings.mqtt.port}",
         settings.influx.url or f"SQLite in {settings.storage.data_dir}",
     )
     stop.wait()

@@ -19,7 +19,14 @@ from lorawan_monitor.settings import load_settings
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("refill", help="refill uplinks from The Things Stack Storage Integration")
     p.add_argument(
-        "--application", action="append", required=True, help="TTS application id (repeatable)"
+        "--application",
+        action="append",
+        help="TTS application id (repeatable; required without --source)",
+    )
+    p.add_argument(
+        "--source",
+        help="a TTS source of LORAWAN_SOURCES by name: its Storage Integration (api_url, "
+        "api_key, tenant) and, without --application, its application",
     )
     p.add_argument(
         "--since",
@@ -39,8 +46,12 @@ def _since(value: str) -> datetime:
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings()
-    if not settings.tts.enabled:
-        sys.stderr.write("refill needs LORAWAN_TTS__API_URL and LORAWAN_TTS__API_KEY\n")
+    from ingest.sources import refill_target
+
+    try:  # several sources (#16): one source's Storage Integration; else LORAWAN_TTS__*
+        tts, applications = refill_target(settings, args.source, args.application)
+    except ValueError as exc:
+        sys.stderr.write(f"{exc}\n")
         return 2
     try:
         since = _since(args.since)
@@ -57,13 +68,13 @@ def run(args: argparse.Namespace) -> int:
         settings, store=build_store(settings), registry=registry, decoders=build_decoders(settings)
     )
     service.start(mqtt=False)
-    client = TtsStorageClient(settings.tts)
+    client = TtsStorageClient(tts)
     try:
         n = refill(
             client,
             service.feed,
-            applications=dict.fromkeys(args.application, since),
-            tenant=settings.tts.tenant,
+            applications=dict.fromkeys(applications, since),
+            tenant=tts.tenant,
             max_age=datetime.now(UTC) - since + timedelta(minutes=1),
         )
     except SinkError as exc:

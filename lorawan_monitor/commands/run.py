@@ -51,7 +51,15 @@ def run(args: argparse.Namespace) -> int:
     decoders = build_decoders(settings)
     ingest_store = build_store(settings)
     api_store = build_store(settings)
-    service = IngestService(settings, store=ingest_store, registry=registry, decoders=decoders)
+    from ingest.sources import transport_factory
+
+    service = IngestService(
+        settings,
+        store=ingest_store,
+        registry=registry,
+        decoders=decoders,
+        transport_factory=transport_factory(settings),  # several sources (#16); else None
+    )
     alerting = build_alerts(settings, registry, api_store)  # a bad rules file stops us here
     tune_gc()
     service.start()

@@ -72,6 +72,11 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
             assert c.get("/installer").status_code == 200
             ready = c.get("/api/v1/health/ready").json()
             assert ready["mqtt_connected"] is True and ready["ready"] is True
+            # the demo reads two sources on its broker (#16)
+            assert {(x["name"], x["up"]) for x in ready["sources"]} == {
+                ("tts-umwelt", True),
+                ("chirpstack-stadtwerke", True),
+            }
             assert "lorawan_messages_total" in c.get("/metrics").text
             # the healthy devices are public: the OpenData export has stations and rows (#14)
             today = datetime.now(ZoneInfo("Europe/Berlin")).date()
