@@ -49,6 +49,10 @@ class ReadyPublic(_Public):
     points_dropped: int = Field(
         0, description="points dropped by the full-buffer policy since start"
     )
+    registry_pending: int = Field(
+        0, description="registry updates buffered durably, not yet applied (#20)"
+    )
+    registry_ok: bool = Field(True, description="false while the registry does not answer")
 
 
 # --- devices ----------------------------------------------------------------------------

@@ -3,8 +3,10 @@
 * The MQTT callback only enqueues (it never waits on the database), so the broker is
   drained as fast as it delivers.
 * The processor takes chunks of messages, runs the pipeline, commits the resulting
-  points (and dead letters) to the durable buffer in one transaction, and only then
-  acknowledges the broker messages; then it updates the registry.
+  points, dead letters and registry updates to the durable buffer in one transaction,
+  and only then acknowledges the broker messages.
+* The registry applier (ingest/registry_queue.py) applies the buffered registry updates
+  in order, with retries while the registry is down (#20).
 * The writer forwards buffered points to the store in batches bounded by size and
   time, deletes what the store confirmed, and backs off while the store is down.
 """
@@ -24,6 +26,8 @@ from decoders.registry import NATIVE, DecoderRegistry
 from ingest.buffer import Chunk, DeadLetter, DurableBuffer
 from ingest.models import RawMessage
 from ingest.pipeline import Pipeline, ProcessResult
+from ingest.registry_queue import Battery, CodecError, RegistryApplier, Work, encode
+from ingest.registry_queue import dead_letter as registry_dead_letter
 from lorawan_monitor import metrics as m
 from lorawan_monitor.errors import SinkAuthError, SinkError, SinkRejectedError, SinkUnavailableError
 from lorawan_monitor.settings import Settings
@@ -98,6 +102,13 @@ class IngestService:
         self._processed = 0
         self._sink_down = False
         m.STATE.buffer_limit = settings.storage.buffer_max_points
+        self._meta_down = False
+        self._registry_dropped = 0
+        self.applier = (
+            RegistryApplier(self.buffer, registry, on_applied=self._written_event.set)
+            if registry is not None
+            else None
+        )
         from ingest.refill import Watermarks
 
         self.watermarks = Watermarks(self.buffer.path.parent / "state.db")
@@ -121,6 +132,8 @@ class IngestService:
         ]
         for t in self._threads:
             t.start()
+        if self.applier is not None:
+            self.applier.start()
         if mqtt:
             if self._transport_factory is not None:
                 self._transport = self._transport_factory(self.feed)
@@ -194,9 +207,20 @@ class IngestService:
         while self.buffer.depth and not self._sink_down and time.monotonic() < deadline:
             self._written_event.clear()
             self._written_event.wait(0.05)
+        applier = self.applier
+        while (
+            applier is not None
+            and applier.pending
+            and not applier.down
+            and time.monotonic() < deadline
+        ):
+            self._written_event.clear()
+            self._written_event.wait(0.05)
         self._stop.set()
         for t in self._threads:
             t.join(timeout=5)
+        if applier is not None:
+            applier.stop()
         self.buffer.close()
         self.watermarks.close()
 
@@ -219,8 +243,13 @@ class IngestService:
         return self._received
 
     def idle(self) -> bool:
-        """True when everything received is processed and written (tests, benchmarks)."""
-        return self._processed >= self._received and self.buffer.depth == 0
+        """True when everything received is processed and written, registry updates
+        included (tests, benchmarks)."""
+        return (
+            self._processed >= self._received
+            and self.buffer.depth == 0
+            and self.buffer.registry_pending == 0
+        )
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -241,8 +270,15 @@ class IngestService:
             return hit[1]
         try:
             meta = self.registry.device_meta(key)
+            if self._meta_down:
+                self._meta_down = False
+                log.info("registry lookups work again")
         except Exception as exc:  # registry trouble must not cost readings
-            log.warning("registry lookup failed for %s: %s", key, exc)
+            if not self._meta_down:  # once per outage, not once per device and batch
+                self._meta_down = True
+                log.warning(
+                    "registry lookup failed for %s: %s (using the last known metadata)", key, exc
+                )
             meta = hit[1] if hit else None
         self._meta_cache[key] = (now, meta)
         return meta
@@ -294,12 +330,24 @@ class IngestService:
                         message=r.message or "",
                     )
                 )
-        dropped = self.buffer.append(points, dead)  # durable before the broker hears "ack"
+        registry = None
+        if self.applier is not None:
+            work = _registry_work(results)
+            if work:
+                blob, bad = encode(work)
+                for item, why in bad:  # alone, not with its chunk (#11)
+                    dead.append(registry_dead_letter(item, "registry_rejected", why))
+                registry = (blob, len(work) - len(bad))
+        # points, dead letters and registry updates: durable before the broker hears "ack"
+        dropped = self.buffer.append(points, dead, registry)
         if dropped:
             m.DROPPED.labels(reason="buffer_full").inc(dropped)
             log.warning("buffer full: dropped %d points (%s)", dropped, self.buffer.policy)
         if self._transport is not None:
             self._transport.ack([raw.ack_token for raw in batch])
+        if self.applier is not None:
+            self.applier.wake()
+            self._count_registry_dropped()
         m.BUFFER_DEPTH.set(self.buffer.depth)
         m.STATE.buffer_depth = self.buffer.depth
         # counted per batch: a labelled Prometheus counter costs microseconds per call
@@ -314,7 +362,6 @@ class IngestService:
         )
         for model, n in errors.items():
             m.DECODE_ERRORS.labels(model=model).inc(n)
-        self._update_registry(results)
         marks: dict[str, Any] = {}
         for r in results:
             rec = r.record
@@ -325,28 +372,16 @@ class IngestService:
             self.watermarks.advance(marks)
         return results
 
-    def _update_registry(self, results: Sequence[ProcessResult]) -> None:
-        if self.registry is None:
-            return
-        try:
-            records = [r.record for r in results if r.record is not None]
-            if records:
-                self.registry.record_uplinks(records)
-            for r in results:
-                ev = r.event
-                if ev is None or r.device_key is None:
-                    continue
-                if ev.kind == "status" and ev.battery is not None and ev.time is not None:
-                    self.registry.record_battery(r.device_key, time=ev.time, percent=ev.battery)
-                elif ev.kind in ("log", "error") and (ev.code or "").upper() == "UPLINK_CODEC":
-                    self.registry.record_codec_error(
-                        r.device_key,
-                        time=ev.time or datetime.now(UTC),
-                        message=ev.description or "codec error reported by the network server",
-                        uplink_id=ev.uplink_id,
-                    )
-        except Exception as exc:
-            log.warning("registry update failed (readings are safe in the buffer): %s", exc)
+    def _count_registry_dropped(self) -> None:
+        n = self.buffer.registry_dropped - self._registry_dropped
+        if n:
+            self._registry_dropped += n
+            m.DROPPED.labels(reason="registry_queue_full").inc(n)
+            log.warning(
+                "registry queue full (%d updates): dropped the %d oldest",
+                self.buffer.max_points,
+                n,
+            )
 
     # -- writer ------------------------------------------------------------------------
 
@@ -421,3 +456,25 @@ class IngestService:
             self.points_rejected += rejected
             m.DROPPED.labels(reason="sink_rejected").inc(rejected)
             log.warning("store rejected %d points: %s", rejected, "; ".join(reasons[:2]))
+
+
+def _registry_work(results: Sequence[ProcessResult]) -> Work:
+    """What the registry must record for a chunk: uplink records, battery levels from
+    status events, codec errors the network server reported."""
+    work = Work(records=[r.record for r in results if r.record is not None])
+    for r in results:
+        ev = r.event
+        if ev is None or r.device_key is None:
+            continue
+        if ev.kind == "status" and ev.battery is not None and ev.time is not None:
+            work.batteries.append(Battery(r.device_key, ev.time, ev.battery))
+        elif ev.kind in ("log", "error") and (ev.code or "").upper() == "UPLINK_CODEC":
+            work.codec_errors.append(
+                CodecError(
+                    r.device_key,
+                    ev.time or datetime.now(UTC),
+                    ev.description or "codec error reported by the network server",
+                    ev.uplink_id,
+                )
+            )
+    return work

@@ -32,6 +32,10 @@ BUFFER_OLDEST_AGE = Gauge("lorawan_buffer_oldest_age_seconds", "Age of the oldes
 DROPPED = Counter("lorawan_dropped_total", "Points or messages dropped, by reason", ["reason"])
 REFILLED = Counter("lorawan_refilled_uplinks_total", "Uplinks fetched from TTS Storage Integration")
 MQTT_CONNECTED = Gauge("lorawan_mqtt_connected", "1 while connected to the MQTT broker")
+REGISTRY_PENDING = Gauge(
+    "lorawan_registry_pending",
+    "Registry updates (uplink records, status events) buffered durably, not yet applied",
+)
 
 
 @dataclass
@@ -46,6 +50,10 @@ class ServiceState:
     buffer_limit: int = 0
     buffer_oldest_age: float = 0.0
     points_dropped: int = 0
+    #: registry updates waiting in the durable buffer (#20); registry_ok False while down
+    registry_pending: int = 0
+    registry_ok: bool = True
+    registry_error: str | None = None
     started: float = field(default_factory=time.time)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -55,6 +63,11 @@ class ServiceState:
             problems.append("not connected to the MQTT broker")
         if not self.sink_ok:
             problems.append(f"time-series store unavailable: {self.sink_error or 'unknown'}")
+        if not self.registry_ok:
+            problems.append(
+                f"registry unavailable ({self.registry_pending} updates buffered): "
+                f"{self.registry_error or 'unknown'}"
+            )
         if self.buffer_limit and self.buffer_depth > 0.9 * self.buffer_limit:
             problems.append(f"buffer nearly full ({self.buffer_depth}/{self.buffer_limit})")
         return (not problems, problems)

@@ -49,5 +49,7 @@ def health_ready(state: StateDep, store: StoreDep) -> JSONResponse:
         buffer_limit=state.buffer_limit,
         buffer_oldest_age_s=state.buffer_oldest_age,
         points_dropped=state.points_dropped,
+        registry_pending=state.registry_pending,
+        registry_ok=state.registry_ok,
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if body.ready else 503)
