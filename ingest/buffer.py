@@ -21,7 +21,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -113,6 +113,8 @@ class DurableBuffer:
         self._registry_pending = int(row[0])
         #: registry updates dropped because their queue was full (since start)
         self.registry_dropped = 0
+        #: row id of the registry batch the last ``append`` queued (None: it queued none)
+        self.last_registry_id: int | None = None
         #: points dropped because the buffer was full (since start)
         self.dropped = 0
 
@@ -138,10 +140,13 @@ class DurableBuffer:
                     if self._registry_pending + reg_n > self.max_points:
                         self._drop_oldest_registry(self._registry_pending + reg_n - self.max_points)
                     assert registry is not None
-                    self._db.execute(
+                    cur = self._db.execute(
                         "INSERT INTO registry_ops (created, n, body) VALUES (?, ?, ?)",
                         (time.time(), reg_n, registry[0]),
                     )
+                    self.last_registry_id = cur.lastrowid
+                else:
+                    self.last_registry_id = None
                 if n and self._depth + n > self.max_points:
                     if self.policy == "reject_new":
                         dropped = n
@@ -240,16 +245,25 @@ class DurableBuffer:
 
     # -- registry queue (#20) --------------------------------------------------------
 
-    def registry_peek(self, max_items: int) -> list[RegistryBatch]:
-        """The oldest queued registry batches, up to ``max_items`` items (at least one)."""
+    def registry_peek(self, max_items: int, known: Container[int] = ()) -> list[RegistryBatch]:
+        """The oldest queued registry batches, up to ``max_items`` items (at least one).
+        The body of a batch in ``known`` (the caller still holds it decoded) is not read."""
         out: list[RegistryBatch] = []
         total = 0
         with self._lock:
-            cur = self._db.execute("SELECT id, n, body FROM registry_ops ORDER BY id LIMIT 200")
-            for rid, n, body in cur:
+            ids = self._db.execute(
+                "SELECT id, n FROM registry_ops ORDER BY id LIMIT 200"
+            ).fetchall()
+            for rid, n in ids:
                 if out and total + n > max_items:
                     break
-                out.append(RegistryBatch(id=rid, n=n, body=bytes(body)))
+                body = b""
+                if rid not in known:
+                    row = self._db.execute(
+                        "SELECT body FROM registry_ops WHERE id = ?", (rid,)
+                    ).fetchone()
+                    body = bytes(row[0])
+                out.append(RegistryBatch(id=rid, n=n, body=body))
                 total += n
         return out
 

@@ -188,10 +188,11 @@ class RegistryApplier:
         buffer: DurableBuffer,
         registry: Registry,
         *,
-        max_records: int = 10_000,
+        max_records: int = 4_000,
         max_attempts: int = 4,
         min_backoff: float = 0.5,
         max_backoff: float = 30.0,
+        max_cached: int = 20_000,
         on_applied: Callable[[], None] | None = None,
     ) -> None:
         self.buffer = buffer
@@ -205,6 +206,13 @@ class RegistryApplier:
         self._thread: threading.Thread | None = None
         self._failures = 0
         self._failing_id: int | None = None
+        #: batches this process queued, still decoded (id -> work): the normal path never
+        #: decodes a blob; after a restart, or past ``max_cached`` items, the blob is read
+        self._cache: dict[int, Work] = {}
+        self._cached = 0
+        self._done_upto = 0
+        self.max_cached = max_cached
+        self._cache_lock = threading.Lock()
         self.down = False
         #: items dead-lettered because the registry would not take them (since start)
         self.rejected = 0
@@ -218,9 +226,28 @@ class RegistryApplier:
         self._thread = threading.Thread(target=self._run, name="registry-applier", daemon=True)
         self._thread.start()
 
-    def wake(self) -> None:
-        """New work was committed (the processor calls this after each chunk)."""
+    def queued(self, batch_id: int | None, work: Work) -> None:
+        """``work`` was committed as batch ``batch_id`` (the processor calls this after each
+        chunk): kept decoded while the cache has room, and the thread woken."""
+        if batch_id is not None and self._cached + len(work) <= self.max_cached:
+            with self._cache_lock:
+                if batch_id > self._done_upto:  # not applied from its blob meanwhile
+                    self._cache[batch_id] = work
+                    self._cached += len(work)
         self._wake.set()
+
+    def _work(self, b: RegistryBatch) -> Work:
+        with self._cache_lock:
+            work = self._cache.get(b.id)
+        return work if work is not None else decode(b.body)
+
+    def _forget(self, batches: Sequence[RegistryBatch]) -> None:
+        with self._cache_lock:
+            for b in batches:
+                self._done_upto = max(self._done_upto, b.id)
+                work = self._cache.pop(b.id, None)
+                if work is not None:
+                    self._cached -= len(work)
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
@@ -237,7 +264,7 @@ class RegistryApplier:
     def _run(self) -> None:
         backoff = self.min_backoff
         while not self._stop.is_set():
-            batches = self.buffer.registry_peek(self.max_records)
+            batches = self.buffer.registry_peek(self.max_records, self._cache)
             if not batches:
                 self._wake.wait(0.5)
                 self._wake.clear()
@@ -263,7 +290,7 @@ class RegistryApplier:
         unreadable: list[RegistryBatch] = []
         for b in batches:
             try:
-                work.extend(decode(b.body))
+                work.extend(self._work(b))
             except ValueError as exc:
                 log.error("registry batch %d cannot be read (%s); dead-lettered", b.id, exc)
                 unreadable.append(b)
@@ -285,7 +312,7 @@ class RegistryApplier:
         """Apply one batch item by item; dead-letter the items the registry refuses while
         it answers otherwise. Raises (leaving the batch queued) when the registry is down."""
         try:
-            work = decode(batch.body)
+            work = self._work(batch)
         except ValueError as exc:
             self._done([batch], [dead_letter(batch.body, "registry_unreadable", str(exc))])
             return
@@ -313,6 +340,7 @@ class RegistryApplier:
 
     def _done(self, batches: Sequence[RegistryBatch], dead: Sequence[DeadLetter]) -> None:
         self.buffer.registry_remove(batches, dead)
+        self._forget(batches)
         if dead:
             self.rejected += len(dead)
             m.DROPPED.labels(reason="registry_rejected").inc(len(dead))

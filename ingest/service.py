@@ -120,7 +120,7 @@ class IngestService:
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def start(self, *, mqtt: bool = True) -> None:
+    def start(self, *, mqtt: bool = True, subscribe: bool = True) -> None:
         if hasattr(self.store, "ensure_database"):
             try:
                 self.store.ensure_database()
@@ -141,7 +141,10 @@ class IngestService:
                 from ingest.transport.mqtt import MqttTransport
 
                 self._transport = MqttTransport(
-                    self.settings.mqtt, self.feed, on_connect=self._on_mqtt_connect
+                    self.settings.mqtt,
+                    self.feed,
+                    on_connect=self._on_mqtt_connect,
+                    subscribe=subscribe,
                 )
             self._transport.start()
         if self.settings.tts.enabled:
@@ -195,10 +198,45 @@ class IngestService:
     def transport(self) -> _Transport | None:
         return self._transport
 
-    def stop(self, *, flush_timeout: float = 10.0) -> None:
+    def retire(self, topics: Sequence[str], *, quiet: float = 1.0, timeout: float = 120.0) -> bool:
+        """Leave the share group for good (a retired worker, #20): unsubscribe ``topics``,
+        take what the broker had queued for this session (until nothing came for ``quiet``
+        seconds and all of it is buffered and acknowledged), end the session (expiry 0),
+        then write everything out. True when nothing is left behind: the broker queues
+        nothing more for this client id and this buffer is empty."""
+        t = self._transport
+        deadline = time.monotonic() + timeout
+        connected = getattr(t, "connected", None)
+        if t is None or connected is None or not connected.wait(min(30.0, timeout)):
+            log.error("retire: not connected to the MQTT broker")
+            self.stop(flush_timeout=max(1.0, deadline - time.monotonic()))
+            return False
+        if topics and not t.unsubscribe(topics):  # type: ignore[attr-defined]
+            log.error("retire: the broker did not confirm the unsubscribe")
+            self.stop(flush_timeout=max(1.0, deadline - time.monotonic()))
+            return False
+        last, since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            now = time.monotonic()
+            if self._received != last:
+                last, since = self._received, now
+            elif now - since >= quiet and self._processed >= self._received:
+                break
+            time.sleep(0.05)
+        log.info("retire: %d queued messages taken over; ending the broker session", last)
+        self.stop(flush_timeout=max(1.0, deadline - time.monotonic()), expire_session=True)
+        left = self.buffer.depth + self.buffer.registry_pending
+        if left:
+            log.error("retire: %d points / registry updates could not be written yet", left)
+        return left == 0
+
+    def stop(self, *, flush_timeout: float = 10.0, expire_session: bool = False) -> None:
         """Stop taking messages, process what was received, try to flush the buffer."""
         if self._transport is not None:
-            self._transport.stop()
+            if expire_session:
+                self._transport.stop(expire_session=True)  # type: ignore[call-arg]
+            else:
+                self._transport.stop()
         deadline = time.monotonic() + flush_timeout
         for t in self._refill_threads:
             t.join(timeout=max(0.1, deadline - time.monotonic()))
@@ -331,13 +369,15 @@ class IngestService:
                     )
                 )
         registry = None
+        work = None
         if self.applier is not None:
             work = _registry_work(results)
             if work:
                 blob, bad = encode(work)
-                for item, why in bad:  # alone, not with its chunk (#11)
-                    dead.append(registry_dead_letter(item, "registry_rejected", why))
-                registry = (blob, len(work) - len(bad))
+                if bad:  # alone, not with its chunk (#11)
+                    dead += [registry_dead_letter(i, "registry_rejected", why) for i, why in bad]
+                    work = _without(work, {id(i) for i, _ in bad})
+                registry = (blob, len(work))
         # points, dead letters and registry updates: durable before the broker hears "ack"
         dropped = self.buffer.append(points, dead, registry)
         if dropped:
@@ -345,8 +385,8 @@ class IngestService:
             log.warning("buffer full: dropped %d points (%s)", dropped, self.buffer.policy)
         if self._transport is not None:
             self._transport.ack([raw.ack_token for raw in batch])
-        if self.applier is not None:
-            self.applier.wake()
+        if self.applier is not None and work is not None:
+            self.applier.queued(self.buffer.last_registry_id, work)
             self._count_registry_dropped()
         m.BUFFER_DEPTH.set(self.buffer.depth)
         m.STATE.buffer_depth = self.buffer.depth
@@ -478,3 +518,11 @@ def _registry_work(results: Sequence[ProcessResult]) -> Work:
                 )
             )
     return work
+
+
+def _without(work: Work, drop: set[int]) -> Work:
+    return Work(
+        records=[r for r in work.records if id(r) not in drop],
+        batteries=[b for b in work.batteries if id(b) not in drop],
+        codec_errors=[c for c in work.codec_errors if id(c) not in drop],
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -58,9 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # a worker of ``ingest --workers N`` names itself in every line (#20)
+    worker = os.environ.get("LORAWAN_WORKER_NAME", "").replace("%", "")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format="%(asctime)s %(levelname)s "
+        + (f"[{worker}] " if worker else "")
+        + "%(name)s: %(message)s",
     )
     # one line per HTTP request is noise at INFO (write batches are counted in /metrics)
     for noisy in ("httpx", "httpcore"):

@@ -168,8 +168,11 @@ class MqttTransport:
         *,
         client_factory: ClientFactory = BufferedClient,
         on_connect: Callable[[bool], None] | None = None,
+        subscribe: bool = True,
     ) -> None:
         self.settings = settings
+        #: False: resume the session without subscribing (draining a retired worker, #20)
+        self._subscribe = subscribe
         self._on_message_cb = on_message
         #: called after every successful (re)connect with "this is a reconnect"
         self._on_connect_cb = on_connect
@@ -204,6 +207,8 @@ class MqttTransport:
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
+        c.on_unsubscribe = self._on_unsubscribe
+        self._unsubscribed = threading.Event()
         self.connected = threading.Event()
         self.subscribed = threading.Event()
         self._was_connected = False
@@ -231,15 +236,31 @@ class MqttTransport:
         )
         self.client.loop_start()
 
-    def stop(self) -> None:
+    def stop(self, *, expire_session: bool = False) -> None:
+        """Disconnect. ``expire_session``: end the broker session too (MQTT 5: session expiry
+        0 on DISCONNECT), so the broker keeps nothing queued for this client id (#20)."""
         self._stopping = True
+        props = None
+        if expire_session and self.v5:
+            props = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = 0
         try:
-            self.client.disconnect()
+            self.client.disconnect(properties=props)
         finally:
             self.client.loop_stop()
             self.connected.clear()
             STATE.mqtt_connected = False
             MQTT_CONNECTED.set(0)
+
+    def unsubscribe(self, topics: Sequence[str], timeout: float = 10.0) -> bool:
+        """Leave ``topics`` (a retiring worker's shared subscription); True on UNSUBACK. The
+        broker routes nothing new to this session afterwards; what it queued still comes."""
+        self._unsubscribed.clear()
+        rc, _mid = self.client.unsubscribe(list(topics))
+        return rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self._unsubscribed.wait(timeout)
+
+    def _on_unsubscribe(self, *_args: Any) -> None:
+        self._unsubscribed.set()
 
     def wait_subscribed(self, timeout: float = 10.0) -> bool:
         return self.subscribed.wait(timeout)
@@ -283,8 +304,9 @@ class MqttTransport:
                 reason,
             )
             return
-        topics = self.settings.topic_filters()
-        client.subscribe([(t, int(self.settings.qos)) for t in topics])
+        topics = self.settings.topic_filters() if self._subscribe else []
+        if topics:
+            client.subscribe([(t, int(self.settings.qos)) for t in topics])
         self.subscribed.set()
         self.connected.set()
         STATE.mqtt_connected = True
@@ -296,7 +318,7 @@ class MqttTransport:
                 self.settings.host,
                 self.settings.port,
                 "resumed" if session else "new",
-                ", ".join(topics),
+                ", ".join(topics) or "nothing (draining the session)",
             )
         reconnect = self._was_connected
         self._was_connected = True
