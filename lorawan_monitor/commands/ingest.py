@@ -111,9 +111,10 @@ def run(args: argparse.Namespace) -> int:
         _topics(settings),
         settings.mqtt.share_group,
     )
-    if not args.no_registry:
-        # migrate the shared registry once, here: N workers migrating a fresh database at
-        # the same moment would race (in a subprocess: the supervisor stays light)
+    if args.workers > 1 and not args.no_registry:
+        # open (and migrate) the shared registry once before the workers start: a bad
+        # LORAWAN_STORAGE__REGISTRY_URL is one clear error here, not N workers restarting
+        # (in a subprocess: the supervisor stays light)
         code = subprocess.call(ingest_command("--prepare"), env=env)
         if code != 0:
             return code

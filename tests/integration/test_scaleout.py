@@ -30,6 +30,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -210,42 +211,57 @@ def _uplinks(influxd: Influxd, db: str) -> int:
         return -1
 
 
+def figures(
+    influxd: Influxd, db: str, dsn: str, messages: Sequence[SimMessage], timeout: float = 60
+) -> dict[str, Any]:
+    """Readings and registry against the stream, once both have caught up (or timed out)."""
+    n = len(messages)
+    want = expected_registry(messages)
+    _wait(lambda: _uplinks(influxd, db) >= n, timeout)
+    _wait(lambda: registry_state(dsn)[0] >= n, timeout)
+    expected = expected_points(messages)
+    d = diff(expected, influx_points(influxd, db, {k[0] for k in expected}))
+    journal, devices = registry_state(dsn)
+    return {
+        "published": n,
+        "readings": _uplinks(influxd, db),
+        "points_missing": d["missing"],
+        "points_extra": d["extra"],
+        "points_wrong": d["n_wrong"],
+        "journal": journal,
+        "uplink_count": sum(u for u, _, _ in devices.values()),
+        "phantom_missed": sum(m for _, m, _ in devices.values())
+        - sum(m for _, m, _ in want.values()),
+        "wrong_last_f_cnt": sum(
+            1 for k, (_, _, f) in want.items() if devices.get(k, (0, 0, -1))[2] != f
+        ),
+        "devices": len(want),
+        "status_exact": {k: v for k, v in devices.items() if k in want} == want,
+    }
+
+
+def summary(what: str, f: dict[str, Any]) -> str:
+    n = f["published"]
+    return (
+        f"{what}: readings {f['readings']}/{n} (points missing {f['points_missing']}, extra "
+        f"{f['points_extra']}), journal {f['journal']}/{n}, uplink_count {f['uplink_count']}/{n}, "
+        f"phantom missed frames {f['phantom_missed']}, devices with a wrong last f_cnt "
+        f"{f['wrong_last_f_cnt']}/{f['devices']}"
+    )
+
+
 def assert_complete(
     what: str, influxd: Influxd, db: str, dsn: str, messages: Sequence[SimMessage]
 ) -> None:
     """n/n readings and n/n journal rows, exact device status: the issue's table row."""
-    n = len(messages)
-    want = expected_registry(messages)
-    assert _wait(lambda: _uplinks(influxd, db) >= n, 60), (_uplinks(influxd, db), n)
-    assert _wait(lambda: registry_state(dsn)[0] >= n, 60), registry_state(dsn)[0]
-    expected = expected_points(messages)
-    d = diff(expected, influx_points(influxd, db, {k[0] for k in expected}))
-    journal, devices = registry_state(dsn)
-    stored = _uplinks(influxd, db)
-    counted = sum(u for u, _, _ in devices.values())
-    phantom = sum(m for _, m, _ in devices.values()) - sum(m for _, m, _ in want.values())
-    wrong_last = [k for k, (_, _, f) in want.items() if devices.get(k, (0, 0, -1))[2] != f]
-    log.info(
-        "%s: readings %d/%d (points missing %d, extra %d), journal %d/%d, uplink_count %d/%d, "
-        "phantom missed frames %d, devices with a wrong last f_cnt %d/%d",
-        what,
-        stored,
-        n,
-        d["missing"],
-        d["extra"],
-        journal,
-        n,
-        counted,
-        n,
-        phantom,
-        len(wrong_last),
-        len(want),
-    )
-    assert d["missing"] == 0 and d["extra"] == 0 and d["n_wrong"] == 0, repr(d)
-    assert stored == n
-    assert journal == n  # once each: no hole, no duplicate
-    assert {k: v for k, v in devices.items() if k in want} == want
-    assert counted == n and phantom == 0 and not wrong_last
+    f = figures(influxd, db, dsn, messages)
+    log.info("%s", summary(what, f))
+    n = f["published"]
+    assert f["points_missing"] == 0 and f["points_extra"] == 0 and f["points_wrong"] == 0, f
+    assert f["readings"] == n
+    assert f["journal"] == n  # once each: no hole, no duplicate
+    assert f["status_exact"], f
+    assert f["uplink_count"] == n and f["phantom_missed"] == 0 and f["wrong_last_f_cnt"] == 0
 
 
 _STARTED: list[Ingest] = []
