@@ -7,6 +7,7 @@ uplink_count n/n, phantom missed frames, devices with a wrong last f_cnt.
 
     .venv/bin/python bench/scaleout.py [--count 20000] [--devices 200] [--rate 1500]
         [--pg-outage 20] [--only worker-kill,supervisor-kill,pg-outage,scale]
+        [--registry postgres|sqlite]
 """
 
 from __future__ import annotations
@@ -120,10 +121,10 @@ def run_one(
     key: str, broker: Mosquitto, influxd: Influxd, pg: Postgres, a: argparse.Namespace
 ) -> dict[str, object]:
     what, scenario = SCENARIOS[key]
-    db = f"bench_{key.replace('-', '_')}"
+    db = f"bench_{key.replace('-', '_')}_{a.registry}"
     influxd.create_database(db)
-    dsn = pg.create_database(db)
     with tempfile.TemporaryDirectory(prefix="lm-scaleout-") as tmp:
+        dsn = f"sqlite:///{tmp}/registry.db" if a.registry == "sqlite" else pg.create_database(db)
         ing = _BenchIngest(_env(broker, influxd, db, dsn, Path(tmp) / "data"), Path(tmp) / "log")
         ing.influxd, ing.pg = influxd, pg
         messages = stream(a.count, seed=hash(key) % 1000, devices=a.devices)
@@ -161,6 +162,12 @@ def main() -> int:
     ap.add_argument("--rate", type=float, default=1500)
     ap.add_argument("--pg-outage", type=float, default=20.0)
     ap.add_argument("--only", default=",".join(SCENARIOS))
+    ap.add_argument(
+        "--registry",
+        choices=["postgres", "sqlite"],
+        default="postgres",
+        help="the workers' shared registry (sqlite: one file on this host; pg-outage needs postgres)",
+    )
     a = ap.parse_args()
     ok = True
     with running_mosquitto() as broker, running_influxd() as influxd, running_postgres() as pg:

@@ -113,11 +113,12 @@ def encode(work: Work) -> tuple[bytes, list[tuple[Any, str]]]:
         return blob, []
     bad: list[tuple[Any, str]] = []
     kept: list[list[list[Any]]] = []
-    for items, encoded in (
+    groups: tuple[tuple[Sequence[Any], list[list[Any]]], ...] = (
         (work.records, rows),
         (work.batteries, batteries),
         (work.codec_errors, errors),
-    ):
+    )
+    for items, encoded in groups:
         keep: list[list[Any]] = []
         for item, enc in zip(items, encoded, strict=True):
             if _dumps(enc) is None:
@@ -192,7 +193,7 @@ class RegistryApplier:
         max_attempts: int = 4,
         min_backoff: float = 0.5,
         max_backoff: float = 30.0,
-        max_cached: int = 20_000,
+        max_cached: int = 6_000,
         on_applied: Callable[[], None] | None = None,
     ) -> None:
         self.buffer = buffer

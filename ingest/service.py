@@ -306,6 +306,10 @@ class IngestService:
         hit = self._meta_cache.get(key)
         if hit is not None and now - hit[0] < self._meta_ttl:
             return hit[1]
+        if self.applier is not None and self.applier.down:
+            # the registry does not answer: no lookup per device that could hang the
+            # processor on a connect timeout; the last known metadata is used (#20)
+            return hit[1] if hit else None
         try:
             meta = self.registry.device_meta(key)
             if self._meta_down:

@@ -18,6 +18,7 @@ A longer run of the same scenarios: ``bench/scaleout.py``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -93,7 +94,20 @@ def expected_registry(messages: Sequence[SimMessage]) -> dict[str, tuple[int, in
 
 
 def registry_state(dsn: str) -> tuple[int, dict[str, tuple[int, int, int]]]:
-    """(journal rows, device key -> (uplink_count, fcnt_missed, last_f_cnt)) in PostgreSQL."""
+    """(journal rows, device key -> (uplink_count, fcnt_missed, last_f_cnt)) in the
+    registry (PostgreSQL, or a SQLite file)."""
+    if dsn.startswith("sqlite:///"):
+        import sqlite3
+
+        try:
+            with contextlib.closing(sqlite3.connect(dsn.removeprefix("sqlite:///"))) as db:
+                journal = db.execute("SELECT count(*) FROM journal").fetchone()
+                rows = db.execute(
+                    "SELECT device_key, uplink_count, fcnt_missed, last_f_cnt FROM devices"
+                ).fetchall()
+        except sqlite3.Error:
+            return -1, {}
+        return int(journal[0]), {k: (u, m, f) for k, u, m, f in rows}
     url = dsn.replace("postgresql+psycopg://", "postgresql://")
     try:
         with psycopg.connect(url, connect_timeout=3) as conn:
@@ -413,3 +427,56 @@ def test_scaling_down_and_up_midstream_strands_nothing(
     assert pub.join() == len(messages)
     assert_complete("3 -> 2 -> 3 workers", influxd, db, dsn, messages)
     assert ingest.stop() == 0
+
+
+# -- 5. a host leaves the share group ----------------------------------------------------
+
+
+def _session_present(port: int, client_id: str) -> bool:
+    """Does the broker still hold a session for ``client_id``? (connects and leaves it)"""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    got = threading.Event()
+    present: list[bool] = []
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+
+    def on_connect(*args: Any) -> None:
+        present.append(bool(args[2].session_present))
+        got.set()
+
+    c.on_connect = on_connect
+    c.connect("127.0.0.1", port, clean_start=False)
+    c.loop_start()
+    try:
+        assert got.wait(10)
+    finally:
+        c.disconnect()
+        c.loop_stop()
+    return present[0]
+
+
+def test_leave_drains_what_the_broker_queued_and_ends_the_sessions(
+    broker: Mosquitto, influxd: Influxd, pg: Postgres, tmp_path: Path
+) -> None:
+    db, dsn, ingest = _setup(broker, influxd, pg, tmp_path)
+    messages = stream(600, seed=35)
+    ingest.start(2)
+    assert ingest.stop() == 0  # stopped, not left: the sessions stay in the group
+    pub = Publisher("127.0.0.1", broker.port, client_id="pub-" + uuid.uuid4().hex[:8])
+    pub.publish(messages)  # queued by the broker for the two stopped workers
+    pub.close()
+    leave = subprocess.run(
+        [sys.executable, "-m", "lorawan_monitor.cli", "ingest", "--leave"],
+        env=ingest.env,
+        cwd=ROOT,
+        capture_output=True,
+        timeout=120,
+    )
+    err = leave.stderr.decode()
+    assert leave.returncode == 0, err[-3000:]
+    assert "2 broker sessions drained" in err, err[-3000:]
+    assert_complete("ingest --leave", influxd, db, dsn, messages)
+    base = ingest.env["LORAWAN_MQTT__CLIENT_ID"]
+    assert not _session_present(broker.port, f"{base}-1")
+    assert not _session_present(broker.port, f"{base}-2")
