@@ -276,16 +276,22 @@ class DurableBuffer:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany(
-                    "DELETE FROM registry_ops WHERE id = ?", [(b.id,) for b in batches]
-                )
+                ids = [b.id for b in batches]
+                marks = ",".join("?" * len(ids))
+                gone = 0
+                if ids:
+                    # what is still there: the oldest may have gone to a full queue meanwhile
+                    (gone,) = self._db.execute(
+                        f"SELECT COALESCE(SUM(n), 0) FROM registry_ops WHERE id IN ({marks})", ids
+                    ).fetchone()
+                    self._db.execute(f"DELETE FROM registry_ops WHERE id IN ({marks})", ids)
                 if dead:
                     self._insert_dead(dead)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            self._registry_pending -= sum(b.n for b in batches)
+            self._registry_pending -= int(gone)
 
     @property
     def registry_pending(self) -> int:

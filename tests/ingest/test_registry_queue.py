@@ -247,3 +247,18 @@ def test_kill_between_apply_and_delete_replays_idempotently(tmp_path: Path) -> N
         assert s is not None and (s.uplink_count, s.fcnt_missed, s.last_f_cnt) == (10, 0, 10)
         assert len(reg.journal(_key(d), limit=100)) == 10
     reg.close()
+
+
+def test_registry_queue_is_bounded_counted_and_survives_reopening(tmp_path: Path) -> None:
+    buf = DurableBuffer(tmp_path / "buffer.db", max_points=1000)
+    for i in range(15):
+        _queue(buf, [rec(_key(1), i * 100 + k) for k in range(100)])
+    assert (buf.registry_pending, buf.registry_dropped) == (1000, 500)
+    buf.close()
+    buf = DurableBuffer(tmp_path / "buffer.db", max_points=1000)
+    assert buf.registry_pending == 1000
+    batches = buf.registry_peek(250)
+    assert [b.n for b in batches] == [100, 100]  # whole batches, oldest first
+    assert decode(batches[0].body).records[0].f_cnt == 500  # the five oldest went
+    buf.registry_remove(batches)
+    assert buf.registry_pending == 800
