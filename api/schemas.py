@@ -65,6 +65,10 @@ class ReadyPublic(_Public):
     sources: list[SourceStatePublic] = Field(
         default_factory=list, description="each source's connection (empty: one broker)"
     )
+    registry_pending: int = Field(
+        0, description="registry updates buffered durably, not yet applied (#20)"
+    )
+    registry_ok: bool = Field(True, description="false while the registry does not answer")
 
 
 # --- devices ----------------------------------------------------------------------------

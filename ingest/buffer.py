@@ -9,7 +9,11 @@ and idempotent points make the replay harmless.
 The buffer is bounded (``max_points``); when full, the policy decides what is dropped
 (``drop_oldest`` or ``reject_new``), and every dropped point is counted.
 
-It also keeps a bounded dead-letter table: rejected messages with their reason.
+It also keeps a bounded dead-letter table: rejected messages with their reason, and the
+queue of registry updates (``registry_ops``, #20): what the registry must record for a
+chunk is committed in the same transaction as the chunk's points, and applied to the
+registry from there (ingest/registry_queue.py), so a registry outage or a crash between
+the PUBACK and the registry update loses no journal row.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -40,6 +44,12 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     reason TEXT NOT NULL,
     message TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS registry_ops (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created REAL NOT NULL,
+    n INTEGER NOT NULL,
+    body BLOB NOT NULL
+);
 """
 
 
@@ -54,6 +64,15 @@ class Chunk:
     @property
     def points(self) -> list[Point]:
         return [parse_line(ln) for ln in self.lines]
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryBatch:
+    """One chunk's registry updates (encoded by ingest/registry_queue.py), ``n`` items."""
+
+    id: int
+    n: int
+    body: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,20 +109,44 @@ class DurableBuffer:
         row = self._db.execute("SELECT COALESCE(SUM(n), 0), COUNT(*) FROM chunks").fetchone()
         self._depth = int(row[0])
         self._dead_count = int(self._db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0])
+        row = self._db.execute("SELECT COALESCE(SUM(n), 0) FROM registry_ops").fetchone()
+        self._registry_pending = int(row[0])
+        #: registry updates dropped because their queue was full (since start)
+        self.registry_dropped = 0
+        #: row id of the registry batch the last ``append`` queued (None: it queued none)
+        self.last_registry_id: int | None = None
         #: points dropped because the buffer was full (since start)
         self.dropped = 0
 
     # -- producer side ---------------------------------------------------------------
 
-    def append(self, points: Sequence[str | Point], dead: Sequence[DeadLetter] = ()) -> int:
-        """Durably store points — line-protocol lines, or Points — (and dead letters) in
-        one transaction. Returns the number of points dropped by the full-buffer policy."""
+    def append(
+        self,
+        points: Sequence[str | Point],
+        dead: Sequence[DeadLetter] = (),
+        registry: tuple[bytes, int] | None = None,
+    ) -> int:
+        """Durably store points — line-protocol lines, or Points — (and dead letters, and
+        one encoded batch of ``registry`` updates with its item count) in one transaction.
+        Returns the number of points dropped by the full-buffer policy."""
         lines = [p if isinstance(p, str) else line(p) for p in points]
         n = len(lines)
         dropped = 0
+        reg_n = registry[1] if registry is not None and registry[1] else 0
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                if reg_n:
+                    if self._registry_pending + reg_n > self.max_points:
+                        self._drop_oldest_registry(self._registry_pending + reg_n - self.max_points)
+                    assert registry is not None
+                    cur = self._db.execute(
+                        "INSERT INTO registry_ops (created, n, body) VALUES (?, ?, ?)",
+                        (time.time(), reg_n, registry[0]),
+                    )
+                    self.last_registry_id = cur.lastrowid
+                else:
+                    self.last_registry_id = None
                 if n and self._depth + n > self.max_points:
                     if self.policy == "reject_new":
                         dropped = n
@@ -134,8 +177,30 @@ class DurableBuffer:
                 self._db.execute("ROLLBACK")
                 raise
             self._depth += n
+            self._registry_pending += reg_n
             self.dropped += dropped
         return dropped
+
+    def _insert_dead(self, dead: Sequence[DeadLetter]) -> None:
+        self._db.executemany(
+            "INSERT INTO dead_letters (time, topic, payload, reason, message) VALUES (?, ?, ?, ?, ?)",
+            [(d.time, d.topic, d.payload, d.reason, d.message) for d in dead],
+        )
+        self._dead_count += len(dead)
+
+    def _drop_oldest_registry(self, need: int) -> None:
+        """The registry queue is as bounded as the points (``max_points`` items): when a
+        registry outage outlasts it, the oldest updates go, counted (inside a transaction)."""
+        freed, last = 0, None
+        for rid, rn in self._db.execute("SELECT id, n FROM registry_ops ORDER BY id"):
+            if freed >= need:
+                break
+            freed += int(rn)
+            last = rid
+        if last is not None:
+            self._db.execute("DELETE FROM registry_ops WHERE id <= ?", (last,))
+        self._registry_pending -= freed
+        self.registry_dropped += freed
 
     def _drop_oldest(self, need: int) -> int:
         """Delete oldest chunks until ``need`` points are freed (inside a transaction)."""
@@ -178,6 +243,61 @@ class DurableBuffer:
             self._db.execute("COMMIT")
             self._depth -= sum(len(c.lines) for c in chunks)
 
+    # -- registry queue (#20) --------------------------------------------------------
+
+    def registry_peek(self, max_items: int, known: Container[int] = ()) -> list[RegistryBatch]:
+        """The oldest queued registry batches, up to ``max_items`` items (at least one).
+        The body of a batch in ``known`` (the caller still holds it decoded) is not read."""
+        out: list[RegistryBatch] = []
+        total = 0
+        with self._lock:
+            ids = self._db.execute(
+                "SELECT id, n FROM registry_ops ORDER BY id LIMIT 200"
+            ).fetchall()
+            for rid, n in ids:
+                if out and total + n > max_items:
+                    break
+                body = b""
+                if rid not in known:
+                    row = self._db.execute(
+                        "SELECT body FROM registry_ops WHERE id = ?", (rid,)
+                    ).fetchone()
+                    body = bytes(row[0])
+                out.append(RegistryBatch(id=rid, n=n, body=body))
+                total += n
+        return out
+
+    def registry_remove(
+        self, batches: Sequence[RegistryBatch], dead: Sequence[DeadLetter] = ()
+    ) -> None:
+        """Delete applied batches (and keep what the registry refused) in one transaction."""
+        if not batches and not dead:
+            return
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                ids = [b.id for b in batches]
+                marks = ",".join("?" * len(ids))
+                gone = 0
+                if ids:
+                    # what is still there: the oldest may have gone to a full queue meanwhile
+                    (gone,) = self._db.execute(
+                        f"SELECT COALESCE(SUM(n), 0) FROM registry_ops WHERE id IN ({marks})", ids
+                    ).fetchone()
+                    self._db.execute(f"DELETE FROM registry_ops WHERE id IN ({marks})", ids)
+                if dead:
+                    self._insert_dead(dead)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._registry_pending -= int(gone)
+
+    @property
+    def registry_pending(self) -> int:
+        """Registry updates (records and events) committed, not yet applied."""
+        return self._registry_pending
+
     # -- introspection ---------------------------------------------------------------
 
     @property
@@ -203,7 +323,13 @@ class DurableBuffer:
         ]
 
     def stats(self) -> dict[str, Any]:
-        return {"depth": self._depth, "dropped": self.dropped, "dead_letters": self._dead_count}
+        return {
+            "depth": self._depth,
+            "dropped": self.dropped,
+            "dead_letters": self._dead_count,
+            "registry_pending": self._registry_pending,
+            "registry_dropped": self.registry_dropped,
+        }
 
     def close(self) -> None:
         with self._lock:

@@ -3,8 +3,10 @@
 * The MQTT callback only enqueues (it never waits on the database), so the broker is
   drained as fast as it delivers.
 * The processor takes chunks of messages, runs the pipeline, commits the resulting
-  points (and dead letters) to the durable buffer in one transaction, and only then
-  acknowledges the broker messages; then it updates the registry.
+  points, dead letters and registry updates to the durable buffer in one transaction,
+  and only then acknowledges the broker messages.
+* The registry applier (ingest/registry_queue.py) applies the buffered registry updates
+  in order, with retries while the registry is down (#20).
 * The writer forwards buffered points to the store in batches bounded by size and
   time, deletes what the store confirmed, and backs off while the store is down.
 """
@@ -24,6 +26,8 @@ from decoders.registry import NATIVE, DecoderRegistry
 from ingest.buffer import Chunk, DeadLetter, DurableBuffer
 from ingest.models import RawMessage
 from ingest.pipeline import Pipeline, ProcessResult
+from ingest.registry_queue import Battery, CodecError, RegistryApplier, Work, encode
+from ingest.registry_queue import dead_letter as registry_dead_letter
 from ingest.summary import Summary
 from lorawan_monitor import metrics as m
 from lorawan_monitor.errors import SinkAuthError, SinkError, SinkRejectedError, SinkUnavailableError
@@ -100,6 +104,13 @@ class IngestService:
         self._processed = 0
         self._sink_down = False
         m.STATE.buffer_limit = settings.storage.buffer_max_points
+        self._meta_down = False
+        self._registry_dropped = 0
+        self.applier = (
+            RegistryApplier(self.buffer, registry, on_applied=self._written_event.set)
+            if registry is not None
+            else None
+        )
         from ingest.refill import Watermarks
 
         self.watermarks = Watermarks(self.buffer.path.parent / "state.db")
@@ -112,7 +123,7 @@ class IngestService:
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def start(self, *, mqtt: bool = True) -> None:
+    def start(self, *, mqtt: bool = True, subscribe: bool = True) -> None:
         if hasattr(self.store, "ensure_database"):
             try:
                 self.store.ensure_database()
@@ -127,6 +138,8 @@ class IngestService:
         ]
         for t in self._threads:
             t.start()
+        if self.applier is not None:
+            self.applier.start()
         if mqtt:
             if self._transport_factory is not None:
                 self._transport = self._transport_factory(self.feed)
@@ -134,7 +147,10 @@ class IngestService:
                 from ingest.transport.mqtt import MqttTransport
 
                 self._transport = MqttTransport(
-                    self.settings.mqtt, self.feed, on_connect=self._on_mqtt_connect
+                    self.settings.mqtt,
+                    self.feed,
+                    on_connect=self._on_mqtt_connect,
+                    subscribe=subscribe,
                 )
             self._transport.start()
         if self.settings.tts.enabled:
@@ -189,10 +205,45 @@ class IngestService:
     def transport(self) -> _Transport | None:
         return self._transport
 
-    def stop(self, *, flush_timeout: float = 10.0) -> None:
+    def retire(self, topics: Sequence[str], *, quiet: float = 1.0, timeout: float = 120.0) -> bool:
+        """Leave the share group for good (a retired worker, #20): unsubscribe ``topics``,
+        take what the broker had queued for this session (until nothing came for ``quiet``
+        seconds and all of it is buffered and acknowledged), end the session (expiry 0),
+        then write everything out. True when nothing is left behind: the broker queues
+        nothing more for this client id and this buffer is empty."""
+        t = self._transport
+        deadline = time.monotonic() + timeout
+        connected = getattr(t, "connected", None)
+        if t is None or connected is None or not connected.wait(min(30.0, timeout)):
+            log.error("retire: not connected to the MQTT broker")
+            self.stop(flush_timeout=max(1.0, deadline - time.monotonic()))
+            return False
+        if topics and not t.unsubscribe(topics):  # type: ignore[attr-defined]
+            log.error("retire: the broker did not confirm the unsubscribe")
+            self.stop(flush_timeout=max(1.0, deadline - time.monotonic()))
+            return False
+        last, since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            now = time.monotonic()
+            if self._received != last:
+                last, since = self._received, now
+            elif now - since >= quiet and self._processed >= self._received:
+                break
+            time.sleep(0.05)
+        log.info("retire: %d queued messages taken over; ending the broker session", last)
+        self.stop(flush_timeout=max(1.0, deadline - time.monotonic()), expire_session=True)
+        left = self.buffer.depth + self.buffer.registry_pending
+        if left:
+            log.error("retire: %d points / registry updates could not be written yet", left)
+        return left == 0
+
+    def stop(self, *, flush_timeout: float = 10.0, expire_session: bool = False) -> None:
         """Stop taking messages, process what was received, try to flush the buffer."""
         if self._transport is not None:
-            self._transport.stop()
+            if expire_session:
+                self._transport.stop(expire_session=True)  # type: ignore[call-arg]
+            else:
+                self._transport.stop()
         deadline = time.monotonic() + flush_timeout
         for t in self._refill_threads:
             t.join(timeout=max(0.1, deadline - time.monotonic()))
@@ -201,11 +252,22 @@ class IngestService:
         while self.buffer.depth and not self._sink_down and time.monotonic() < deadline:
             self._written_event.clear()
             self._written_event.wait(0.05)
+        applier = self.applier
+        while (
+            applier is not None
+            and applier.pending
+            and not applier.down
+            and time.monotonic() < deadline
+        ):
+            self._written_event.clear()
+            self._written_event.wait(0.05)
         self._stop.set()
         for t in self._threads:
             t.join(timeout=5)
         if self._summary is not None:
             self._summary.stop()  # one last line: what this run did
+        if applier is not None:
+            applier.stop()
         self.buffer.close()
         self.watermarks.close()
 
@@ -228,8 +290,13 @@ class IngestService:
         return self._received
 
     def idle(self) -> bool:
-        """True when everything received is processed and written (tests, benchmarks)."""
-        return self._processed >= self._received and self.buffer.depth == 0
+        """True when everything received is processed and written, registry updates
+        included (tests, benchmarks)."""
+        return (
+            self._processed >= self._received
+            and self.buffer.depth == 0
+            and self.buffer.registry_pending == 0
+        )
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -248,10 +315,21 @@ class IngestService:
         hit = self._meta_cache.get(key)
         if hit is not None and now - hit[0] < self._meta_ttl:
             return hit[1]
+        if self.applier is not None and self.applier.down:
+            # the registry does not answer: no lookup per device that could hang the
+            # processor on a connect timeout; the last known metadata is used (#20)
+            return hit[1] if hit else None
         try:
             meta = self.registry.device_meta(key)
+            if self._meta_down:
+                self._meta_down = False
+                log.info("registry lookups work again")
         except Exception as exc:  # registry trouble must not cost readings
-            log.warning("registry lookup failed for %s: %s", key, exc)
+            if not self._meta_down:  # once per outage, not once per device and batch
+                self._meta_down = True
+                log.warning(
+                    "registry lookup failed for %s: %s (using the last known metadata)", key, exc
+                )
             meta = hit[1] if hit else None
         self._meta_cache[key] = (now, meta)
         return meta
@@ -303,12 +381,26 @@ class IngestService:
                         message=r.message or "",
                     )
                 )
-        dropped = self.buffer.append(points, dead)  # durable before the broker hears "ack"
+        registry = None
+        work = None
+        if self.applier is not None:
+            work = _registry_work(results)
+            if work:
+                blob, bad = encode(work)
+                if bad:  # alone, not with its chunk (#11)
+                    dead += [registry_dead_letter(i, "registry_rejected", why) for i, why in bad]
+                    work = _without(work, {id(i) for i, _ in bad})
+                registry = (blob, len(work))
+        # points, dead letters and registry updates: durable before the broker hears "ack"
+        dropped = self.buffer.append(points, dead, registry)
         if dropped:
             m.DROPPED.labels(reason="buffer_full").inc(dropped)
             log.warning("buffer full: dropped %d points (%s)", dropped, self.buffer.policy)
         if self._transport is not None:
             self._transport.ack([raw.ack_token for raw in batch])
+        if self.applier is not None and work is not None:
+            self.applier.queued(self.buffer.last_registry_id, work)
+            self._count_registry_dropped()
         m.BUFFER_DEPTH.set(self.buffer.depth)
         m.STATE.buffer_depth = self.buffer.depth
         # counted per batch: a labelled Prometheus counter costs microseconds per call
@@ -323,7 +415,6 @@ class IngestService:
         )
         for model, n in errors.items():
             m.DECODE_ERRORS.labels(model=model).inc(n)
-        self._update_registry(results)
         marks: dict[str, Any] = {}
         for r in results:
             rec = r.record
@@ -334,28 +425,16 @@ class IngestService:
             self.watermarks.advance(marks)
         return results
 
-    def _update_registry(self, results: Sequence[ProcessResult]) -> None:
-        if self.registry is None:
-            return
-        try:
-            records = [r.record for r in results if r.record is not None]
-            if records:
-                self.registry.record_uplinks(records)
-            for r in results:
-                ev = r.event
-                if ev is None or r.device_key is None:
-                    continue
-                if ev.kind == "status" and ev.battery is not None and ev.time is not None:
-                    self.registry.record_battery(r.device_key, time=ev.time, percent=ev.battery)
-                elif ev.kind in ("log", "error") and (ev.code or "").upper() == "UPLINK_CODEC":
-                    self.registry.record_codec_error(
-                        r.device_key,
-                        time=ev.time or datetime.now(UTC),
-                        message=ev.description or "codec error reported by the network server",
-                        uplink_id=ev.uplink_id,
-                    )
-        except Exception as exc:
-            log.warning("registry update failed (readings are safe in the buffer): %s", exc)
+    def _count_registry_dropped(self) -> None:
+        n = self.buffer.registry_dropped - self._registry_dropped
+        if n:
+            self._registry_dropped += n
+            m.DROPPED.labels(reason="registry_queue_full").inc(n)
+            log.warning(
+                "registry queue full (%d updates): dropped the %d oldest",
+                self.buffer.max_points,
+                n,
+            )
 
     # -- writer ------------------------------------------------------------------------
 
@@ -432,3 +511,33 @@ class IngestService:
             self.points_rejected += rejected
             m.DROPPED.labels(reason="sink_rejected").inc(rejected)
             log.warning("store rejected %d points: %s", rejected, "; ".join(reasons[:2]))
+
+
+def _registry_work(results: Sequence[ProcessResult]) -> Work:
+    """What the registry must record for a chunk: uplink records, battery levels from
+    status events, codec errors the network server reported."""
+    work = Work(records=[r.record for r in results if r.record is not None])
+    for r in results:
+        ev = r.event
+        if ev is None or r.device_key is None:
+            continue
+        if ev.kind == "status" and ev.battery is not None and ev.time is not None:
+            work.batteries.append(Battery(r.device_key, ev.time, ev.battery))
+        elif ev.kind in ("log", "error") and (ev.code or "").upper() == "UPLINK_CODEC":
+            work.codec_errors.append(
+                CodecError(
+                    r.device_key,
+                    ev.time or datetime.now(UTC),
+                    ev.description or "codec error reported by the network server",
+                    ev.uplink_id,
+                )
+            )
+    return work
+
+
+def _without(work: Work, drop: set[int]) -> Work:
+    return Work(
+        records=[r for r in work.records if id(r) not in drop],
+        batteries=[b for b in work.batteries if id(b) not in drop],
+        codec_errors=[c for c in work.codec_errors if id(c) not in drop],
+    )

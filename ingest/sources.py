@@ -91,7 +91,7 @@ class SourceTransport(MqttTransport):
             on_message,
             on_connect=on_connect,
             # None: the transport's own choice (its fast client, or plain paho as fallback)
-            **({} if client_factory is None else {"client_factory": client_factory}),
+            client_factory=client_factory,
         )
         self.index = index
         self.name = source.name
@@ -109,11 +109,11 @@ class SourceTransport(MqttTransport):
     def up(self) -> bool:
         return self.connected.is_set() and not self.health.down_now
 
-    def stop(self) -> None:
+    def stop(self, *, expire_session: bool = False) -> None:
         self._stopping = True
         if self._retry is not None:
             self._retry.cancel()
-        super().stop()
+        super().stop(expire_session=expire_session)
         STATE.set_source(self.name, None, None)  # stopped on purpose: no longer a problem
         self._on_change()
 
@@ -247,13 +247,13 @@ class MultiSourceTransport:
             ", ".join(f"{t.name} ({t.settings.host}:{t.settings.port})" for t in self.transports),
         )
 
-    def stop(self) -> None:
+    def stop(self, *, expire_session: bool = False) -> None:
         self._stopped.set()
         for th in self.refill_threads:
             th.join(timeout=10)
         for t in self.transports:
             try:
-                t.stop()
+                t.stop(expire_session=expire_session)
             except Exception as exc:  # one source's trouble must not keep the others open
                 log.warning("source %r: stopping failed: %s", t.name, exc)
 

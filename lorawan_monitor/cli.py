@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -38,7 +39,16 @@ COMMANDS = (
 log = logging.getLogger("lorawan_monitor")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _named_command(argv: Sequence[str] | None) -> str | None:
+    """The subcommand in ``argv`` when it names one (the first argument that is not an
+    option): only its module is imported then — ``ingest --workers N``'s supervisor stays
+    light, and every command starts faster."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    first = next((a for a in args if not a.startswith("-")), None)
+    return first if first in COMMANDS else None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lorawan-monitor",
         description="LoRaWAN sensor data: ingest from The Things Stack / ChirpStack, "
@@ -46,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    for name in COMMANDS if only is None else (only,):
         # every listed command must import: a broken module is an error, never a missing command
         module = importlib.import_module(f"lorawan_monitor.commands.{name}")
         module.add_parser(sub)
@@ -54,11 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(_named_command(argv))
     args = parser.parse_args(argv)
+    # a worker of ``ingest --workers N`` names itself in every line (#20)
+    worker = os.environ.get("LORAWAN_WORKER_NAME", "").replace("%", "")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format="%(asctime)s %(levelname)s "
+        + (f"[{worker}] " if worker else "")
+        + "%(name)s: %(message)s",
     )
     # one line per HTTP request is noise at INFO (write batches are counted in /metrics)
     for noisy in ("httpx", "httpcore"):

@@ -26,6 +26,11 @@ PREFIX = "LORAWAN_"
 OTHER_VARIABLES = {
     "LORAWAN_CONFIG_FILE": "the optional YAML settings file (lorawan_monitor/settings.py)",
     "LORAWAN_IMAGE_TAG": "tag of the image docker-compose builds (docker-compose.yml)",
+    # set by `ingest --workers N`'s supervisor for its workers (lorawan_monitor/supervisor.py)
+    "LORAWAN_WORKER_NAME": "a worker's name in its log lines (set by the supervisor)",
+    "LORAWAN_SUPERVISOR_FD": "the pipe a worker watches to die with its supervisor",
+    "LORAWAN_INGEST_DRAIN_TOPICS": "the topics a draining retired worker leaves",
+    "LORAWAN_INGEST_DRAIN_IN_ROOT": "a drain that runs in the supervisor's data dir",
 }
 
 

@@ -42,6 +42,10 @@ SOURCE_UP = Gauge(
     "1 while a source (LORAWAN_SOURCES) is connected and subscribed, 0 while it is not",
     ["source"],
 )
+REGISTRY_PENDING = Gauge(
+    "lorawan_registry_pending",
+    "Registry updates (uplink records, status events) buffered durably, not yet applied",
+)
 
 
 @dataclass
@@ -61,6 +65,10 @@ class ServiceState:
     dependency_errors: dict[str, str] = field(default_factory=dict)
     #: per source of a multi-source ingest (#16): name -> (up, why it is down)
     sources: dict[str, tuple[bool, str | None]] = field(default_factory=dict)
+    #: registry updates waiting in the durable buffer (#20); registry_ok False while down
+    registry_pending: int = 0
+    registry_ok: bool = True
+    registry_error: str | None = None
     started: float = field(default_factory=time.time)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -98,6 +106,11 @@ class ServiceState:
             problems.append(errors["registry"])
         if not self.sink_ok:
             problems.append(f"time-series store unavailable: {self.sink_error or 'unknown'}")
+        if not self.registry_ok:
+            problems.append(
+                f"registry unavailable ({self.registry_pending} updates buffered): "
+                f"{self.registry_error or 'unknown'}"
+            )
         if self.buffer_limit and self.buffer_depth > 0.9 * self.buffer_limit:
             problems.append(f"buffer nearly full ({self.buffer_depth}/{self.buffer_limit})")
         return (not problems, problems)

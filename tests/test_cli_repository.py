@@ -39,8 +39,16 @@ def test_decoders_lists_what_resolves(capsys: pytest.CaptureFixture[str]) -> Non
 def test_decoders_table_shows_the_note(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "decoders", "--repository", str(FIXTURE))
     assert code == 0
-    line = next(x for x in out.splitlines() if x.startswith("broken/bad-yaml"))
-    assert "repository (unresolved)" in line and "cannot be read as YAML" in line
+    lines = out.splitlines()
+    i = next(n for n, x in enumerate(lines) if x.startswith("broken/bad-yaml"))
+    assert "repository (unresolved)" in lines[i]
+    # the note follows on the model's indented lines (the table fits 100 columns)
+    block = []
+    for x in lines[i + 1 :]:
+        if not x.startswith(" "):
+            break
+        block.append(x)
+    assert "cannot be read as YAML" in " ".join(" ".join(block).split())
 
 
 def test_decode_any_repository_model(capsys: pytest.CaptureFixture[str]) -> None:

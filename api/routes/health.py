@@ -53,5 +53,7 @@ def health_ready(state: StateDep, store: StoreDep) -> JSONResponse:
             SourceStatePublic(name=name, up=up, reason=why)
             for name, (up, why) in sorted(state.sources.items())
         ],
+        registry_pending=state.registry_pending,
+        registry_ok=state.registry_ok,
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=200 if body.ready else 503)

@@ -297,10 +297,13 @@ class MqttTransport:
         *,
         client_factory: ClientFactory | None = None,
         on_connect: Callable[[bool], None] | None = None,
+        subscribe: bool = True,
     ) -> None:
         """``client_factory`` None: :class:`BufferedClient` where paho's internals are the
         tested ones (:func:`fast_path_problem`), else plain paho with one warning."""
         self.settings = settings
+        #: False: resume the session without subscribing (draining a retired worker, #20)
+        self._subscribe = subscribe
         self._on_message_cb = on_message
         #: called after every successful (re)connect with "this is a reconnect"
         self._on_connect_cb = on_connect
@@ -343,6 +346,8 @@ class MqttTransport:
         c.on_connect_fail = self._on_connect_fail
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
+        c.on_unsubscribe = self._on_unsubscribe
+        self._unsubscribed = threading.Event()
         self.connected = threading.Event()
         self.subscribed = threading.Event()
         self._was_connected = False
@@ -390,12 +395,18 @@ class MqttTransport:
         stalled = self.settings.connect_timeout * 1.5
         self.health.down(diagnose(self.settings, self.settings.connect_timeout, stalled=stalled))
 
-    def stop(self) -> None:
+    def stop(self, *, expire_session: bool = False) -> None:
+        """Disconnect. ``expire_session``: end the broker session too (MQTT 5: session expiry
+        0 on DISCONNECT), so the broker keeps nothing queued for this client id (#20)."""
         self._stopping = True
         if self._watchdog is not None:
             self._watchdog.cancel()
+        props = None
+        if expire_session and self.v5:
+            props = Properties(PacketTypes.DISCONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = 0
         try:
-            self.client.disconnect()
+            self.client.disconnect(properties=props)
         finally:
             self.client.loop_stop()
             if self._lean:  # what start() patched is put back
@@ -405,6 +416,16 @@ class MqttTransport:
             STATE.mqtt_connected = False
             MQTT_CONNECTED.set(0)
             STATE.set_dependency_error("mqtt", None)  # stopped on purpose: no longer a problem
+
+    def unsubscribe(self, topics: Sequence[str], timeout: float = 10.0) -> bool:
+        """Leave ``topics`` (a retiring worker's shared subscription); True on UNSUBACK. The
+        broker routes nothing new to this session afterwards; what it queued still comes."""
+        self._unsubscribed.clear()
+        rc, _mid = self.client.unsubscribe(list(topics))
+        return rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self._unsubscribed.wait(timeout)
+
+    def _on_unsubscribe(self, *_args: Any) -> None:
+        self._unsubscribed.set()
 
     def wait_subscribed(self, timeout: float = 10.0) -> bool:
         return self.subscribed.wait(timeout)
@@ -446,8 +467,9 @@ class MqttTransport:
         if getattr(reason, "is_failure", False):
             self.health.down(connack_message(self.settings, reason))
             return
-        topics = self.settings.topic_filters()
-        client.subscribe([(t, int(self.settings.qos)) for t in topics])
+        topics = self.settings.topic_filters() if self._subscribe else []
+        if topics:
+            client.subscribe([(t, int(self.settings.qos)) for t in topics])
         self.subscribed.set()
         self.connected.set()
         STATE.mqtt_connected = True
@@ -463,7 +485,7 @@ class MqttTransport:
                 self.settings.host,
                 self.settings.port,
                 "resumed" if session else "new",
-                ", ".join(topics),
+                ", ".join(topics) or "nothing (draining the session)",
             )
         reconnect = self._was_connected
         self._was_connected = True

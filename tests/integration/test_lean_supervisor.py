@@ -1,8 +1,8 @@
-"""``ingest --workers N`` (#19): after checking the settings and migrating the registry, the
-supervisor replaces itself with a module that loads nothing of the application, so it does
-not keep ~60 MB of imports resident just to watch its workers. Behaviour checked here: the
-same process (same pid) runs the lean module, has none of the heavy libraries mapped, its
-workers run the full ingest, and a SIGTERM stops them all with exit code 0."""
+"""``ingest --workers N`` (#19, #20): the supervisor migrates the registry in a subprocess and
+imports only the supervision code, so it does not keep the application (SQLAlchemy, SQLite,
+the decoders) resident just to watch its workers. Checked here: the supervisor has none of
+those libraries mapped, its workers run the full ingest, and a SIGTERM stops them all with
+exit code 0."""
 
 from __future__ import annotations
 
@@ -62,9 +62,8 @@ def test_the_supervisor_runs_lean_and_stops_its_workers(
             assert time.monotonic() < deadline, "the workers did not start"
             workers = _children(proc.pid)
             time.sleep(0.2)
-        assert "lorawan_monitor.commands._supervisor" in _cmdline(proc.pid)
         maps = Path(f"/proc/{proc.pid}/maps").read_text()
-        for heavy in ("pydantic_core", "sqlalchemy", "_sqlite3", "orjson"):
+        for heavy in ("sqlalchemy", "_sqlite3", "orjson", "mini_racer"):
             assert heavy not in maps, f"the supervisor has {heavy} loaded"
         for w in workers:
             assert "lorawan_monitor.cli ingest" in _cmdline(w)
@@ -72,5 +71,4 @@ def test_the_supervisor_runs_lean_and_stops_its_workers(
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()[-2000:]
-    assert "started 2 ingest workers" in err.decode()
     assert not any(Path(f"/proc/{w}").exists() for w in workers)
