@@ -28,7 +28,7 @@ from ingest.envelopes import parse
 from ingest.models import DeviceEvent, Gateway, RawMessage, Uplink
 from lorawan_monitor.errors import DecodeError, EnvelopeError
 from storage.base import Point
-from storage.lineprotocol import escape_key, line
+from storage.lineprotocol import escape_key, line, tag_pairs
 from storage.registry_base import DecodeStatus, DeviceMeta, UplinkRecord
 
 Outcome = Literal["stored", "ignored", "rejected"]
@@ -55,9 +55,8 @@ def _tag_halves(tags: Mapping[str, str], split: str) -> tuple[str, str]:
     """Escaped ``k=v`` pairs sorted by key, split around ``split`` (empty values dropped).
 
     Called once per device and status (:class:`_TagSet` keeps the result)."""
-    pairs = sorted((k, v) for k, v in tags.items() if v)
-    head = ",".join(f"{escape_key(k)}={escape_key(v)}" for k, v in pairs if k < split)
-    tail = ",".join(f"{escape_key(k)}={escape_key(v)}" for k, v in pairs if k > split)
+    head = ",".join(tag_pairs({k: v for k, v in tags.items() if k < split}))
+    tail = ",".join(tag_pairs({k: v for k, v in tags.items() if k > split}))
     return head, tail
 
 
@@ -82,8 +81,8 @@ class _TagSet:
     def uplink_tags(self, status: str) -> str:
         hit = self._uplink.get(status)
         if hit is None:
-            # "~" sorts after every key: all tags in the head
-            hit = self._uplink[status] = _tag_halves({**self.tags, "decode_status": status}, "~")[0]
+            # every tag, also keys sorting after "~" such as "über" (#11)
+            hit = self._uplink[status] = ",".join(tag_pairs({**self.tags, "decode_status": status}))
         return hit
 
 

@@ -46,6 +46,8 @@ class ServiceState:
     buffer_limit: int = 0
     buffer_oldest_age: float = 0.0
     points_dropped: int = 0
+    #: the writer's last unexpected error while it keeps failing (None when writing)
+    writer_error: str | None = None
     started: float = field(default_factory=time.time)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -55,6 +57,8 @@ class ServiceState:
             problems.append("not connected to the MQTT broker")
         if not self.sink_ok:
             problems.append(f"time-series store unavailable: {self.sink_error or 'unknown'}")
+        if self.writer_error:
+            problems.append(f"the writer is failing: {self.writer_error}")
         if self.buffer_limit and self.buffer_depth > 0.9 * self.buffer_limit:
             problems.append(f"buffer nearly full ({self.buffer_depth}/{self.buffer_limit})")
         return (not problems, problems)
