@@ -68,6 +68,9 @@ class Uplink(_Frozen):
     payload: bytes = b""
     #: when the network server received the uplink (never our clock)
     received_at: datetime
+    #: the network / application server's own clock where the envelope has one besides
+    #: ``received_at``: the fallback when ``received_at`` is implausible (ingest/timepolicy.py)
+    server_time: datetime | None = None
     gateways: tuple[Gateway, ...] = ()
     radio: Radio = Radio()
     confirmed: bool = False

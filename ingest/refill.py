@@ -192,6 +192,9 @@ def refill(
     now = now or datetime.now(UTC)
     total = 0
     for app, since in sorted(applications.items()):
+        if since > now:  # a watermark from a broken clock (before #11) must not stop refill
+            log.warning("TTS refill watermark of %s lies in the future (%s); ignored", app, since)
+            since = now - max_age
         after = max(since, now - max_age)
         n = 0
         for up in client.uplinks(app, after):

@@ -24,6 +24,7 @@ from decoders.registry import NATIVE, DecoderRegistry
 from ingest.buffer import Chunk, DeadLetter, DurableBuffer
 from ingest.models import RawMessage
 from ingest.pipeline import Pipeline, ProcessResult
+from ingest.timepolicy import TimePolicy
 from lorawan_monitor import metrics as m
 from lorawan_monitor.errors import SinkAuthError, SinkError, SinkRejectedError, SinkUnavailableError
 from lorawan_monitor.settings import Settings
@@ -77,6 +78,10 @@ class IngestService:
             envelope=settings.mqtt.envelope,
             default_site=settings.ingest.default_site,
             drop_simulated=settings.ingest.drop_simulated,
+            time_policy=TimePolicy(
+                max_future_s=settings.ingest.max_future_skew_s,
+                earliest=settings.ingest.earliest_time,
+            ),
         )
         # bounded: when the processor falls behind, the MQTT thread waits here, paho stops
         # reading, and the broker keeps the (un-acknowledged) rest: memory stays bounded

@@ -9,6 +9,7 @@ service takes the object it needs as an argument. Validation errors become one
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -155,6 +156,29 @@ class IngestSettings(BaseModel):
     #: API serve /metrics themselves)
     metrics_port: int = Field(9464, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"
+    # -- hostile and broken input (#11): limits, each rejection has a reason -------------
+    #: seconds an uplink time may lie after its arrival here (gateway clocks drift)
+    max_future_skew_s: float = Field(600.0, ge=0, le=86400 * 366)
+    #: uplink times before this are implausible (LoRaWAN networks we read start 2015)
+    earliest_time: datetime = datetime(2015, 1, 1, tzinfo=UTC)
+    #: largest MQTT message accepted (bytes); larger ones are rejected ``too_large``
+    max_message_bytes: int = Field(262_144, ge=1024)
+    #: deepest JSON nesting of a network server's decoded object (``object``,
+    #: ``decoded_payload``); orjson writes at most 254 levels
+    max_decoded_depth: int = Field(32, ge=1, le=200)
+    #: most values (keys + list items) in a decoded object
+    max_decoded_items: int = Field(2000, ge=1)
+    #: dead letters kept in bytes (payloads + messages); the oldest go first
+    dead_letter_max_bytes: int = Field(64 * 1024 * 1024, ge=65536)
+    #: a dead letter keeps at most this much of its payload (the original size is kept)
+    dead_letter_payload_bytes: int = Field(16_384, ge=256)
+    #: TTS applications that refill may learn from traffic (configured ones are extra)
+    max_refill_applications: int = Field(50, ge=0, le=10000)
+
+    @field_validator("earliest_time")
+    @classmethod
+    def _utc(cls, v: datetime) -> datetime:
+        return v if v.tzinfo is not None else v.replace(tzinfo=UTC)
 
 
 class ApiSettings(BaseModel):

@@ -32,7 +32,7 @@ from lorawan_monitor.errors import (
     SinkUnavailableError,
 )
 from lorawan_monitor.settings import InfluxSettings
-from storage.base import Aggregate, Point, Series, SeriesPoint
+from storage.base import Aggregate, Point, Series, SeriesPoint, to_ns
 from storage.lineprotocol import lines as to_lines
 
 log = logging.getLogger(__name__)
@@ -46,12 +46,6 @@ def quote_ident(name: str) -> str:
 
 def quote_str(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def to_ns(t: datetime) -> int:
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
-    return int(t.timestamp()) * 1_000_000_000 + t.microsecond * 1000
 
 
 def from_ns(ns: int) -> datetime:

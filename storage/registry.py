@@ -24,7 +24,7 @@ import fcntl
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from typing import Any, cast
 
@@ -474,6 +474,12 @@ class SqlRegistry:
 # -- row helpers (pure) --------------------------------------------------------------------
 
 
+def _in_future(t: datetime) -> bool:
+    """More than a day ahead of our clock: a stored time no uplink may be compared with."""
+    now = datetime.now(UTC)
+    return t > (now if t.tzinfo is not None else now.replace(tzinfo=None)) + timedelta(days=1)
+
+
 def _blank() -> dict[str, Any]:
     return {"uplink_count": 0, "fcnt_missed": 0, "fcnt_resets": 0}
 
@@ -508,6 +514,8 @@ def _apply(st: dict[str, Any], r: UplinkRecord) -> tuple[str, str | None]:
     if first_seen is None or t < first_seen:
         st["first_seen"] = t
     last_seen, last = st["last_seen"], st["last_f_cnt"]
+    if last_seen is not None and _in_future(last_seen):  # a broken clock before #11
+        last_seen = None
     if last_seen is not None and t < last_seen:  # late delivery / refill
         st["uplink_count"] += 1
         if last is not None and f_cnt < last and st["fcnt_missed"] > 0:

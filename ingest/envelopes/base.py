@@ -143,6 +143,17 @@ def timestamp(value: Any, what: str, label: str) -> datetime:
     return parsed
 
 
+def opt_timestamp(value: Any) -> datetime | None:
+    """A fallback time: parsed when it is a valid RFC 3339 time, else None (never an error:
+    a broken fallback must not cost an uplink whose main time is fine)."""
+    if value is None:
+        return None
+    try:
+        return timestamp(value, "", "")
+    except EnvelopeError:
+        return None
+
+
 def from_unix(received: float | None, label: str) -> datetime:
     if received is None:
         raise EnvelopeError(f"{label}: no server time in the message and no receive time given")
