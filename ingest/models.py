@@ -16,6 +16,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Source = Literal["tts", "chirpstack", "chirpstack-v3"]
+#: the largest 32-bit unsigned integer (frame counters, frequencies in Hz, channels)
+U32 = 2**32 - 1
 
 
 @dataclass(slots=True)  # one per broker message: not frozen, which costs (#2)
@@ -37,7 +39,7 @@ class Gateway(_Frozen):
     eui: str | None = None  # upper-case hex
     rssi: float | None = None  # dBm
     snr: float | None = None  # dB
-    channel: int | None = None
+    channel: int | None = Field(None, ge=0, le=U32)
     time: datetime | None = None
     latitude: float | None = None
     longitude: float | None = None
@@ -46,11 +48,11 @@ class Gateway(_Frozen):
 
 class Radio(_Frozen):
     modulation: Literal["lora", "fsk", "lr-fhss", "unknown"] = "unknown"
-    frequency: int | None = None  # Hz
-    spreading_factor: int | None = None
-    bandwidth: int | None = None  # Hz (ChirpStack v3's kHz are converted)
+    frequency: int | None = Field(None, ge=0, le=U32)  # Hz
+    spreading_factor: int | None = Field(None, ge=5, le=12)
+    bandwidth: int | None = Field(None, ge=0, le=U32)  # Hz (ChirpStack v3's kHz are converted)
     coding_rate: str | None = None  # "4/5"
-    data_rate: int | None = None  # regional DR index, when given or derivable
+    data_rate: int | None = Field(None, ge=0, le=255)  # regional DR index, when given or derivable
     airtime: float | None = None  # seconds
 
 
@@ -63,8 +65,9 @@ class Uplink(_Frozen):
     dev_eui: str | None = None  # upper-case hex, 16 chars
     application: str
     tenant: str | None = None
-    f_port: int = 0
-    f_cnt: int = 0
+    f_port: int = Field(0, ge=0, le=255)
+    #: 32-bit: LoRaWAN counters are 16 or 32 bits (a bigger one cannot be stored)
+    f_cnt: int = Field(0, ge=0, le=U32)
     payload: bytes = b""
     #: when the network server received the uplink (never our clock)
     received_at: datetime
@@ -119,7 +122,7 @@ class DeviceEvent(_Frozen):
     time: datetime | None = None
     # status events
     battery: float | None = None  # percent
-    margin: int | None = None
+    margin: int | None = Field(None, ge=-128, le=127)
     external_power: bool | None = None
     # log / error events (ChirpStack codec errors become the device's decode status)
     level: str | None = None
@@ -127,7 +130,7 @@ class DeviceEvent(_Frozen):
     description: str | None = None
     #: the uplink this event refers to (ChirpStack log context.deduplication_id)
     uplink_id: str | None = None
-    f_cnt: int | None = None
+    f_cnt: int | None = Field(None, ge=0, le=U32)
 
 
 Parsed = Uplink | DeviceEvent

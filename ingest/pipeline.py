@@ -25,9 +25,15 @@ from decoders.base import Reading
 from decoders.quantities import CATALOGUE, Quantity
 from decoders.registry import NATIVE, DecoderRegistry
 from ingest.envelopes import parse
+from ingest.envelopes.base import check_json_bounds
 from ingest.models import DeviceEvent, Gateway, RawMessage, Uplink
 from ingest.timepolicy import TimePolicy
-from lorawan_monitor.errors import DecodeError, EnvelopeError, ImplausibleTimeError
+from lorawan_monitor.errors import (
+    DecodeError,
+    EnvelopeError,
+    ImplausibleTimeError,
+    TooLargeError,
+)
 from storage.base import Point, to_ns
 from storage.lineprotocol import escape_key, line, tag_pairs
 from storage.registry_base import DecodeStatus, DeviceMeta, UplinkRecord
@@ -119,6 +125,9 @@ class Pipeline:
         default_site: str = "",
         drop_simulated: bool = False,
         time_policy: TimePolicy | None = None,
+        max_message_bytes: int = 262_144,
+        max_decoded_depth: int = 32,
+        max_decoded_items: int = 2000,
     ) -> None:
         self.decoders = decoder_registry
         self.meta_lookup = meta_lookup or (lambda _key: None)
@@ -126,6 +135,9 @@ class Pipeline:
         self.default_site = default_site
         self.drop_simulated = drop_simulated
         self.time_policy = time_policy or TimePolicy()
+        self.max_message_bytes = max_message_bytes
+        self.max_decoded_depth = max_decoded_depth
+        self.max_decoded_items = max_decoded_items
         #: per device: the coordinates last written to ``device_location``
         self._located: dict[str, tuple[float, float]] = {}
         #: per device identity and tags: the escaped, sorted tag strings
@@ -133,7 +145,19 @@ class Pipeline:
 
     def process(self, raw: RawMessage) -> ProcessResult:
         try:
+            if len(raw.payload) > self.max_message_bytes:
+                raise TooLargeError(
+                    f"message of {len(raw.payload)} bytes, more than the"
+                    f" {self.max_message_bytes} accepted (LORAWAN_INGEST__MAX_MESSAGE_BYTES)"
+                )
             parsed = parse(raw.topic, raw.payload, self.envelope, received=raw.received)
+            if isinstance(parsed, Uplink) and parsed.lns_decoded is not None:
+                check_json_bounds(
+                    parsed.lns_decoded,
+                    "the network server's decoded payload",
+                    max_depth=self.max_decoded_depth,
+                    max_items=self.max_decoded_items,
+                )
         except EnvelopeError as exc:
             return ProcessResult(outcome="rejected", reason=exc.reason, message=str(exc))
         now_ns = int(raw.received * 1e9) if raw.received else time.time_ns()

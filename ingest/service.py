@@ -82,6 +82,9 @@ class IngestService:
                 max_future_s=settings.ingest.max_future_skew_s,
                 earliest=settings.ingest.earliest_time,
             ),
+            max_message_bytes=settings.ingest.max_message_bytes,
+            max_decoded_depth=settings.ingest.max_decoded_depth,
+            max_decoded_items=settings.ingest.max_decoded_items,
         )
         # bounded: when the processor falls behind, the MQTT thread waits here, paho stops
         # reading, and the broker keeps the (un-acknowledged) rest: memory stays bounded

@@ -21,6 +21,7 @@ uplink (``uplink_id`` and ``received_at``) twice changes nothing.
 from __future__ import annotations
 
 import fcntl
+import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -37,10 +38,12 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from lorawan_monitor import metrics as m
 from lorawan_monitor.errors import ConfigError, SinkUnavailableError, UnknownDeviceError
 from storage.migrations import (
     META_FIELDS,
@@ -57,6 +60,8 @@ from storage.migrations import (
     upgrade,
 )
 from storage.registry_base import DeviceMeta, DeviceStatus, JournalEntry, UplinkRecord
+
+log = logging.getLogger(__name__)
 
 __all__ = ["SqlRegistry", "create_registry_engine", "upgrade"]
 _BATTERY = "battery"
@@ -84,6 +89,8 @@ class SqlRegistry:
         if journal_per_device < 0:
             raise ConfigError("journal_per_device must be >= 0")
         self._n = journal_per_device
+        #: uplinks the database refused alone (dropped from status and journal, #11)
+        self.rejected_records = 0
         self._trim_every = max(1, journal_per_device // 4)
         self._since_trim: dict[str, int] = {}
         self._lock = threading.Lock()  # one writer per process (SQLite :memory: shares a conn)
@@ -225,9 +232,48 @@ class SqlRegistry:
     # -- ingest ------------------------------------------------------------------------
 
     def record_uplinks(self, records: Sequence[UplinkRecord]) -> None:
+        """Fold uplinks into device status and journal, one transaction per batch.
+
+        Never raises because of a bad record (#11): when a batch fails for any reason
+        but the database itself, it is split until the record(s) the database or the
+        JSON encoder refuse stand alone; those are dropped, logged and counted
+        (``rejected_records``, ``lorawan_dropped_total{reason="registry_rejected"}``),
+        the rest is recorded. Infrastructure errors (database down, locked, connection
+        lost) raise ``SinkUnavailableError`` so the caller can retry the batch; a retry
+        of records already recorded changes nothing (journal identity check)."""
         if not records:
             return
         recs = sorted(records, key=attrgetter("received_at"))
+        try:
+            self._record_batch(recs)
+        except Exception as exc:
+            if _infrastructure(exc):
+                raise
+            self._isolate(recs, exc)
+
+    def _isolate(self, recs: Sequence[UplinkRecord], exc: Exception) -> None:
+        if len(recs) == 1:
+            self.rejected_records += 1
+            m.DROPPED.labels(reason="registry_rejected").inc()
+            r = recs[0]
+            log.warning(
+                "registry refused the uplink %s of %s (dropped from status and journal): %s",
+                r.uplink_id,
+                r.device_key,
+                f"{type(exc).__name__}: {exc}"[:300],
+            )
+            return
+        mid = len(recs) // 2
+        for half in (recs[:mid], recs[mid:]):
+            try:
+                self._record_batch(half)
+            except Exception as sub_exc:
+                if _infrastructure(sub_exc):
+                    raise
+                self._isolate(half, sub_exc)
+
+    def _record_batch(self, recs: Sequence[UplinkRecord]) -> None:
+        """One transaction for ``recs`` (sorted by time)."""
         keys = sorted({r.device_key for r in recs})
         first = {r.device_key: r for r in reversed(recs)}  # a new device: its first uplink
         ts, js = self._bind.ts, self._bind.js
@@ -472,6 +518,22 @@ class SqlRegistry:
 
 
 # -- row helpers (pure) --------------------------------------------------------------------
+
+
+def _infrastructure(exc: BaseException) -> bool:
+    """The database itself failed (down, locked, connection lost), not one record."""
+    if isinstance(exc, (OSError, TimeoutError)):
+        return True
+    if isinstance(exc, SinkUnavailableError):
+        cause = exc.__cause__
+        if not isinstance(cause, SQLAlchemyError):
+            return True  # closed registry, lock trouble: retry later
+        return bool(
+            isinstance(cause, (sa_exc.OperationalError, sa_exc.InterfaceError))
+            or isinstance(cause, (sa_exc.DisconnectionError, sa_exc.TimeoutError))
+            or getattr(cause, "connection_invalidated", False)
+        )
+    return False
 
 
 def _in_future(t: datetime) -> bool:
