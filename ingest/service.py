@@ -71,6 +71,8 @@ class IngestService:
             max_points=settings.storage.buffer_max_points,
             policy=settings.storage.buffer_full_policy,
             synchronous=settings.storage.buffer_synchronous,
+            dead_letter_max_bytes=settings.ingest.dead_letter_max_bytes,
+            dead_letter_payload_bytes=settings.ingest.dead_letter_payload_bytes,
         )
         self.pipeline = Pipeline(
             decoder_registry=decoders or NATIVE,
