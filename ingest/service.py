@@ -116,7 +116,10 @@ class IngestService:
         m.STATE.buffer_limit = settings.storage.buffer_max_points
         from ingest.refill import Watermarks
 
-        self.watermarks = Watermarks(self.buffer.path.parent / "state.db")
+        self.watermarks = Watermarks(
+            self.buffer.path.parent / "state.db",
+            max_entries=settings.ingest.max_refill_applications,
+        )
         self.refilled = 0
         self._refill_lock = threading.Lock()
         self._refill_threads: list[threading.Thread] = []
@@ -162,23 +165,26 @@ class IngestService:
             return None
 
         def run() -> None:
-            from datetime import UTC, datetime, timedelta
+            from datetime import timedelta
 
             from ingest.refill import TtsStorageClient, refill
 
             try:
                 tts = self.settings.tts
                 max_age = timedelta(hours=tts.max_age_hours)
-                apps = self.watermarks.get()
-                for app in tts.applications:
-                    apps.setdefault(app, datetime.now(UTC) - max_age)
+                apps = self._refill_applications(max_age)
                 if not apps:
                     log.info("gap refill (%s): no TTS application known yet", why)
                     return
                 client = TtsStorageClient(tts, transport=self._refill_transport)
                 try:
                     n = refill(
-                        client, self.feed, applications=apps, tenant=tts.tenant, max_age=max_age
+                        client,
+                        self.feed,
+                        applications=apps,
+                        tenant=tts.tenant,
+                        max_age=max_age,
+                        on_refused=None if tts.applications else self.watermarks.forget,
                     )
                 finally:
                     client.close()
@@ -193,6 +199,19 @@ class IngestService:
         t.start()
         self._refill_threads.append(t)
         return t
+
+    def _refill_applications(self, max_age: Any) -> dict[str, datetime]:
+        """The configured TTS applications (``LORAWAN_TTS__APPLICATIONS``) when there are
+        any, else those with stored uplinks (confirmed traffic), capped in number — never
+        any ``v3/...`` topic seen once (#11)."""
+        learned = self.watermarks.get()
+        configured = self.settings.tts.applications
+        if configured:
+            start = datetime.now(UTC) - max_age
+            return {a: learned.get(a, start) for a in configured}
+        cap = self.settings.ingest.max_refill_applications
+        newest = sorted(learned, key=learned.__getitem__, reverse=True)[:cap]
+        return {a: learned[a] for a in newest}
 
     @property
     def transport(self) -> _Transport | None:
@@ -334,7 +353,8 @@ class IngestService:
         marks: dict[str, Any] = {}
         for r in results:
             rec = r.record
-            if rec is not None and rec.source == "tts":
+            # confirmed traffic only: a stored uplink, not any message on a v3/... topic
+            if rec is not None and rec.source == "tts" and r.outcome == "stored":
                 if rec.application not in marks or rec.received_at > marks[rec.application]:
                     marks[rec.application] = rec.received_at
         if marks:
