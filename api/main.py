@@ -25,6 +25,7 @@ from api.deps import READ_SCHEME, KeyRing
 from api.errors import install_handlers
 from api.routes import decode, devices, health, metrics, quantities, readings
 from api.schemas import ErrorPublic, ParameterErrorPublic
+from api.security import SecurityMiddleware
 from decoders.registry import NATIVE, DecoderRegistry
 from lorawan_monitor.metrics import STATE, ServiceState
 from lorawan_monitor.settings import Settings
@@ -95,6 +96,7 @@ def create_app(
     app.include_router(metrics.router)
     _installer_routes(app)
     install_handlers(app)
+    app.add_middleware(SecurityMiddleware, max_body_bytes=settings.api.max_body_bytes)
     _finish_spec(app, public_reads=settings.api.read_access == "public")
     return app
 

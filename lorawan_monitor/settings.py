@@ -188,6 +188,8 @@ class ApiSettings(BaseModel):
     read_access: Literal["public", "key"] = "public"
     #: API keys (plain; hashed at start). Prefer a secrets file.
     api_keys: list[SecretStr] = Field(default_factory=list)
+    #: largest request body accepted (bytes); larger ones get 413 (#11)
+    max_body_bytes: int = Field(6_000_000, ge=1024)
 
 
 class TtsSettings(BaseModel):
