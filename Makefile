@@ -8,13 +8,14 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := mosquitto influxdb chromium postgresql docker-compose
 UV := python3 -m uv
 
-.PHONY: help deps deps-system venv test test-fast lint format bench demo clean
+.PHONY: help deps deps-system venv test test-fast lint format bench fuzz demo clean
 
 help:
 	@echo "make test     install system + Python dependencies, run the whole test suite"
 	@echo "make lint     ruff + mypy"
 	@echo "make demo     run the whole service on embedded defaults"
 	@echo "make bench    run the benchmarks in bench/"
+	@echo "make fuzz     long system fuzz run of the ingest (FUZZ_EXAMPLES=6000, ~15 min)"
 
 deps: deps-system venv
 
@@ -58,6 +59,10 @@ bench: deps
 	$(PY) bench/decoders.py
 	$(PY) bench/e2e_ingest.py --count 60000 --mode live --fast-publisher
 	$(PY) bench/e2e_ingest.py --count 60000 --mode live --fast-publisher --workers 2
+
+# hostile MQTT messages through mosquitto into ingest with both stores (#11)
+fuzz: deps
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-6000} $(PY) -m pytest tests/integration/test_fuzz_ingest.py -x -s -q
 
 demo: venv
 	$(VENV)/bin/lorawan-monitor demo
