@@ -172,7 +172,8 @@ class IngestSettings(BaseModel):
     dead_letter_max_bytes: int = Field(64 * 1024 * 1024, ge=65536)
     #: a dead letter keeps at most this much of its payload (the original size is kept)
     dead_letter_payload_bytes: int = Field(16_384, ge=256)
-    #: TTS applications that refill may learn from traffic (configured ones are extra)
+    #: TTS applications refill learns from stored uplinks, at most (unused when
+    #: LORAWAN_TTS__APPLICATIONS names them)
     max_refill_applications: int = Field(50, ge=0, le=10000)
 
     @field_validator("earliest_time")
@@ -188,7 +189,7 @@ class ApiSettings(BaseModel):
     read_access: Literal["public", "key"] = "public"
     #: API keys (plain; hashed at start). Prefer a secrets file.
     api_keys: list[SecretStr] = Field(default_factory=list)
-    #: largest request body accepted (bytes); larger ones get 413 (#11)
+    #: largest request body accepted (bytes); larger ones get 413
     max_body_bytes: int = Field(6_000_000, ge=1024)
 
 
@@ -197,7 +198,7 @@ class TtsSettings(BaseModel):
 
     api_url: str | None = None  # e.g. https://eu1.cloud.thethings.network/api/v3
     api_key: SecretStr | None = None
-    #: application ids to refill; empty = those seen in uplinks
+    #: application ids to refill; empty = those with stored uplinks (see MAX_REFILL_APPLICATIONS)
     applications: list[str] = Field(default_factory=list)
     #: tenant id as it appears in MQTT topics (``ttn`` on The Things Network; empty on Open Source)
     tenant: str = "ttn"
