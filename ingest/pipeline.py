@@ -382,7 +382,7 @@ class Pipeline:
         seen: set[tuple[str, str, Any]] = set()
         for r in readings:
             info = CATALOGUE[r.quantity]
-            if r.time is not None and not self.time_policy.plausible(r.time, now_ns):
+            if r.time is not None and not self.time_policy.plausible_reading(r.time, now_ns):
                 warnings.append(
                     f"{r.quantity.value}: {self.time_policy.describe(r.time, now_ns)}, dropped"
                 )

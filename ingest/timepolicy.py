@@ -40,6 +40,12 @@ class TimePolicy:
         latest = min(now_ns + int(self.max_future_s * 1e9), INFLUX_MAX_NS)
         return self.earliest_ns <= t_ns <= latest
 
+    def plausible_reading(self, t: datetime, now_ns: int) -> bool:
+        """A reading's own time (from the payload): storable and not in the future. Not
+        bounded by ``earliest``: a device may deliver logged history (SenML ``bt``)."""
+        t_ns = to_ns(t)
+        return INFLUX_MIN_NS <= t_ns <= min(now_ns + int(self.max_future_s * 1e9), INFLUX_MAX_NS)
+
     def plausible(self, t: datetime | None, now_ns: int) -> bool:
         return t is not None and self.plausible_ns(to_ns(t), now_ns)
 

@@ -186,3 +186,12 @@ def test_refill_ignores_a_watermark_in_the_future() -> None:
         max_age=timedelta(hours=24),
     )
     assert asked == [now - timedelta(hours=24)]
+
+
+def test_a_readings_own_time_may_be_old_but_not_future_or_unstorable() -> None:
+    now = time.time_ns()
+    p = TimePolicy()
+    assert p.plausible_reading(datetime(2011, 10, 31, tzinfo=UTC), now)  # logged history
+    assert not p.plausible_reading(datetime(9999, 1, 1, tzinfo=UTC), now)
+    assert not p.plausible_reading(datetime(1600, 1, 1, tzinfo=UTC), now)
+    assert not p.plausible_reading(datetime.now(UTC) + timedelta(hours=1), now)
