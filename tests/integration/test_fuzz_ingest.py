@@ -73,12 +73,17 @@ VICTIM = {
 _seq = itertools.count(1)
 #: temperature points per good uplink (the LHT65 reports internal and probe temperature)
 TEMPS = 2
-T_BASE = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+T_BASE = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=24)
+
+
+def _when(n: int) -> datetime:
+    """Message ``n``'s time: 250 ms apart, so 345,600 messages stay in the past."""
+    return T_BASE + timedelta(milliseconds=250 * n)
 
 
 def build(kind: str, device: str, n: int, **over: Any) -> tuple[str, bytes]:
     """A decodable uplink of ``kind`` for ``device``, number ``n`` (time and f_cnt grow)."""
-    when = T_BASE + timedelta(seconds=n)
+    when = _when(n)
     if kind == "tts":
         return tts_uplink(
             application=over.get("application", "fuzz-app"),
@@ -375,7 +380,7 @@ def _check(workers: list[Worker], good_sent: dict[str, list[tuple[int, str]]]) -
             missing = [uid for _, uid in sent[-kept:] if uid not in journal]
             assert not missing, (w.name, kind, missing[:3])
             dev = w.registry.get_device(key)
-            assert dev is not None and dev.last_seen == T_BASE + timedelta(seconds=sent[-1][0])
+            assert dev is not None and dev.last_seen == _when(sent[-1][0])
         # no device's last_seen goes backwards or beyond the skew into the future
         devices, _ = w.registry.list_devices(limit=100_000)
         for d in devices:
