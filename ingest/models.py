@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 Source = Literal["tts", "chirpstack", "chirpstack-v3"]
 #: the largest 32-bit unsigned integer (frame counters, frequencies in Hz, channels)
 U32 = 2**32 - 1
+#: identities and names become tags and cache keys: bounded, or one message of 256 KiB
+#: names could hold memory in every per-device cache (#11)
+Name = Annotated[str, StringConstraints(max_length=256)]
 
 
 @dataclass(slots=True)  # one per broker message: not frozen, which costs (#2)
@@ -35,7 +38,7 @@ class _Frozen(BaseModel):
 
 
 class Gateway(_Frozen):
-    gateway_id: str
+    gateway_id: Name
     eui: str | None = None  # upper-case hex
     rssi: float | None = None  # dBm
     snr: float | None = None  # dB
@@ -59,12 +62,12 @@ class Radio(_Frozen):
 class Uplink(_Frozen):
     source: Source
     #: idempotency key: TTS ns:uplink ULID, ChirpStack v4 deduplicationId, v3 devEUI:fCnt
-    uplink_id: str
+    uplink_id: Name
     #: the network server's device id (TTS device_id; ChirpStack: dev_eui lower-case hex)
-    device_id: str
+    device_id: Name
     dev_eui: str | None = None  # upper-case hex, 16 chars
-    application: str
-    tenant: str | None = None
+    application: Name
+    tenant: Name | None = None
     f_port: int = Field(0, ge=0, le=255)
     #: 32-bit: LoRaWAN counters are 16 or 32 bits (a bigger one cannot be stored)
     f_cnt: int = Field(0, ge=0, le=U32)
@@ -78,10 +81,10 @@ class Uplink(_Frozen):
     radio: Radio = Radio()
     confirmed: bool = False
     #: TTN Device Repository id ``brand/model`` when the network server told us
-    model_id: str | None = None
-    device_profile: str | None = None
-    device_name: str | None = None
-    tags: dict[str, str] = Field(default_factory=dict)  # a {} default is deep-copied
+    model_id: Name | None = None
+    device_profile: Name | None = None
+    device_name: Name | None = None
+    tags: dict[Name, Name] = Field(default_factory=dict, max_length=64)  # {} is deep-copied
     #: the network server's own decoded payload (TTS decoded_payload / ChirpStack object)
     lns_decoded: dict[str, Any] | None = None
     lns_decode_warnings: tuple[str, ...] = ()
@@ -116,9 +119,9 @@ class DeviceEvent(_Frozen):
 
     source: Source
     kind: EventKind
-    device_id: str
+    device_id: Name
     dev_eui: str | None = None
-    application: str
+    application: Name
     time: datetime | None = None
     # status events
     battery: float | None = None  # percent
@@ -127,9 +130,9 @@ class DeviceEvent(_Frozen):
     # log / error events (ChirpStack codec errors become the device's decode status)
     level: str | None = None
     code: str | None = None
-    description: str | None = None
+    description: Annotated[str, StringConstraints(max_length=4000)] | None = None
     #: the uplink this event refers to (ChirpStack log context.deduplication_id)
-    uplink_id: str | None = None
+    uplink_id: Name | None = None
     f_cnt: int | None = Field(None, ge=0, le=U32)
 
 

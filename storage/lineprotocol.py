@@ -56,9 +56,22 @@ def clean_text(value: str) -> str:
     return _CONTROL.sub(" ", _SURROGATE.sub("\ufffd", value))
 
 
-@functools.lru_cache(maxsize=65536)
 def clean(value: str) -> str:
     """The whole rule (steps 1-3) for names, tag keys, tag values and field keys."""
+    return _clean_cached(value) if len(value) <= _CACHED_LEN else _clean(value)
+
+
+def escape_key(key: str) -> str:
+    """Clean and escape a tag key, tag value or field key (cached: tags repeat per device;
+    only short strings, so hostile long names cannot fill memory)."""
+    return _escape_cached(key) if len(key) <= _CACHED_LEN else _escape(key)
+
+
+def _escape(key: str) -> str:
+    return _clean(key).translate(_TAG)
+
+
+def _clean(value: str) -> str:
     value = clean_text(value)
     if "\\" in value:
         value = _BAD_BACKSLASH.sub("/", value)
@@ -72,10 +85,9 @@ def escape_measurement(name: str) -> str:
     return name.translate(_MEAS)
 
 
-@functools.lru_cache(maxsize=65536)
-def escape_key(key: str) -> str:
-    """Clean and escape a tag key, tag value or field key (cached: tags repeat per device)."""
-    return clean(key).translate(_TAG)
+_CACHED_LEN = 200
+_clean_cached = functools.lru_cache(maxsize=65536)(_clean)
+_escape_cached = functools.lru_cache(maxsize=65536)(_escape)
 
 
 def escape_string(value: str) -> str:

@@ -270,6 +270,8 @@ def build(model: type[M], fields: JsonObj, label: str) -> M:
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
+        if err["type"] in ("string_too_long", "too_long"):
+            raise TooLargeError(f"{label}: {where} too long: {err['msg']}") from exc
         if err["type"] in _RANGE_ERRORS:
             raise OutOfRangeError(f"{label}: {where} out of range: {err['msg']}") from exc
         raise EnvelopeError(f"{label}: invalid {where}: {err['msg']}") from exc

@@ -78,3 +78,11 @@ def test_a_poison_uplink_does_not_take_its_chunk_out_of_the_registry(tmp_path: P
         svc.stop()
         store.close()
         registry.close()
+
+
+def test_overlong_names_are_rejected_too_large() -> None:
+    """Names become tags and per-device cache keys: 256 characters at most."""
+    topic, msg = _tts(NOW, dev="d" * 300)
+    r = Pipeline().process(RawMessage(topic=topic, payload=json.dumps(msg).encode()))
+    assert (r.outcome, r.reason) == ("rejected", "too_large"), r.message
+    assert "device_id" in (r.message or "")
