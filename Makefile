@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 APT_PACKAGES := mosquitto influxdb chromium postgresql docker-compose
 UV := python3 -m uv
 
-.PHONY: help deps deps-system venv test test-fast lint format bench bench-peers demo clean
+.PHONY: help deps deps-system venv test test-fast lint format bench bench-peers fuzz demo clean
 
 help:
 	@echo "make test     install system + Python dependencies, run the whole test suite"
@@ -16,6 +16,7 @@ help:
 	@echo "make demo     run the whole service on embedded defaults"
 	@echo "make bench    run the benchmarks in bench/"
 	@echo "make bench-peers  lorawan-monitor side by side with Node-RED (needs node + npm)"
+	@echo "make fuzz     long system fuzz run of the ingest (FUZZ_EXAMPLES=4500, ~15 min)"
 
 deps: deps-system venv
 
@@ -72,6 +73,9 @@ bench-peers: deps
 	  npm install --prefix bench/.node-red --no-audit --no-fund --loglevel=error \
 	    node-red@$(NODE_RED_VERSION) node-red-contrib-influxdb@$(NODE_RED_INFLUXDB_VERSION); }
 	$(PY) bench/peers.py --rounds 3
+# hostile MQTT messages through mosquitto into ingest with both stores (#11)
+fuzz: deps
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-4500} $(PY) -m pytest tests/integration/test_fuzz_ingest.py -x -s -q --timeout 0
 
 demo: venv
 	$(VENV)/bin/lorawan-monitor demo

@@ -27,6 +27,7 @@ from api.docs import install_docs
 from api.errors import install_handlers
 from api.routes import alerts, decode, devices, health, metrics, quantities, readings
 from api.schemas import ErrorPublic, ParameterErrorPublic
+from api.security import SecurityMiddleware
 from api.sta import routes as sta
 from decoders.registry import NATIVE, DecoderRegistry
 from lorawan_monitor.metrics import STATE, ServiceState
@@ -111,6 +112,7 @@ def create_app(
     _installer_routes(app)
     install_docs(app)
     install_handlers(app)
+    app.add_middleware(SecurityMiddleware, max_body_bytes=settings.api.max_body_bytes)
     _finish_spec(app, public_reads=settings.api.read_access == "public")
     return app
 

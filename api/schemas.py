@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
 
 from storage.registry_base import DEFAULT_INTERVAL_S
 
@@ -227,6 +234,47 @@ class UplinksPublic(_Public):
     count: int
 
 
+# Tags become InfluxDB tags on every point of the device: bounded in number and length,
+# keys an identifier, values without control characters or a trailing backslash (#11)
+MAX_TAGS = 20
+_TAG_VALUE = r"^(?:[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\\])?$"
+_TAG_KEY = r"^[^\W\d_][\w.-]{0,63}$"  # "über" too
+TagKey = Annotated[str, StringConstraints(pattern=_TAG_KEY)]
+TagValue = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=_TAG_VALUE)]
+RESERVED_TAGS = frozenset(
+    {
+        "device",
+        "dev_eui",
+        "application",
+        "model",
+        "category",
+        "site",
+        "sensor",
+        "decode_status",
+        "time",
+    }
+)
+
+
+Tags = Annotated[
+    dict[TagKey, TagValue],
+    Field(max_length=MAX_TAGS),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "maxProperties": MAX_TAGS,
+            "propertyNames": {"pattern": _TAG_KEY, "not": {"enum": sorted(RESERVED_TAGS)}},
+            "additionalProperties": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 200,
+                "pattern": _TAG_VALUE,
+            },
+        }
+    ),
+]
+
+
 class DeviceMetaUpdate(BaseModel):
     """Fields to set; omitted fields stay as they are."""
 
@@ -248,7 +296,7 @@ class DeviceMetaUpdate(BaseModel):
 
     name: str | None = Field(None, max_length=200)
     category: Literal["environment", "tourism", "traffic"] | None = None
-    site: str | None = Field(None, max_length=200)
+    site: str | None = Field(None, max_length=200, pattern=_TAG_VALUE)
     latitude: float | None = Field(None, ge=-90, le=90)
     longitude: float | None = Field(None, ge=-180, le=180)
     model_override: str | None = Field(
@@ -257,7 +305,15 @@ class DeviceMetaUpdate(BaseModel):
     expected_interval_s: int | None = Field(None, ge=1, le=31 * 86400)
     public: bool | None = None
     notes: str | None = Field(None, max_length=5000)
-    tags: dict[str, str] | None = None
+    tags: Tags | None = Field(None, description=f"at most {MAX_TAGS} user tags")
+
+    @field_validator("tags")
+    @classmethod
+    def _no_reserved_tags(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        bad = sorted(set(v or ()) & RESERVED_TAGS)
+        if bad:
+            raise ValueError(f"tag keys {bad} are reserved (set by ingest, or InfluxDB's own)")
+        return v
 
 
 class ImportRequest(BaseModel):

@@ -34,11 +34,15 @@ from ingest.service import IngestService  # noqa: E402
 from lorawan_monitor.metrics import ServiceState  # noqa: E402
 from lorawan_monitor.settings import load_settings  # noqa: E402
 from simulator.fleet import default_fleet, generate  # noqa: E402
-from storage.base import Point, TimeSeriesStore  # noqa: E402
+from storage.base import (  # noqa: E402
+    Point,
+    TimeSeriesStore,
+    to_ns,  # noqa: E402
+)
 from storage.influx import InfluxStore  # noqa: E402
 from storage.registry import SqlRegistry  # noqa: E402
 from storage.registry_base import DeviceMeta  # noqa: E402
-from storage.sqlite import SqliteStore, to_ns  # noqa: E402
+from storage.sqlite import SqliteStore  # noqa: E402
 
 
 def main() -> int:

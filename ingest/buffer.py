@@ -9,8 +9,12 @@ and idempotent points make the replay harmless.
 The buffer is bounded (``max_points``); when full, the policy decides what is dropped
 (``drop_oldest`` or ``reject_new``), and every dropped point is counted.
 
-It also keeps a bounded dead-letter table: rejected messages with their reason, and the
-queue of registry updates (``registry_ops``, #20): what the registry must record for a
+It also keeps a dead-letter table: rejected messages with their reason, bounded by
+count and by bytes (#11: 150 messages of 10 MB once added 1.58 GB). A payload larger
+than ``dead_letter_payload_bytes`` is kept truncated, with its original size; when
+the table holds more than ``dead_letter_max_bytes``, the oldest letters go first.
+
+It also keeps the queue of registry updates (``registry_ops``, #20): what the registry must record for a
 chunk is committed in the same transaction as the chunk's points, and applied to the
 registry from there (ingest/registry_queue.py), so a registry outage or a crash between
 the PUBACK and the registry update loses no journal row.
@@ -51,6 +55,8 @@ CREATE TABLE IF NOT EXISTS registry_ops (
     body BLOB NOT NULL
 );
 """
+#: the longest dead-letter explanation kept (characters)
+_MESSAGE_CHARS = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +88,8 @@ class DeadLetter:
     payload: bytes
     reason: str
     message: str
+    #: the payload's original size when it was kept truncated (None: kept whole)
+    size: int | None = None
 
 
 class DurableBuffer:
@@ -92,6 +100,8 @@ class DurableBuffer:
         max_points: int = 5_000_000,
         policy: Literal["drop_oldest", "reject_new"] = "drop_oldest",
         dead_letter_limit: int = 10_000,
+        dead_letter_max_bytes: int = 64 * 1024 * 1024,
+        dead_letter_payload_bytes: int = 16_384,
         synchronous: Literal["OFF", "NORMAL", "FULL"] = "NORMAL",
     ) -> None:
         self.path = Path(path)
@@ -99,6 +109,8 @@ class DurableBuffer:
         self.max_points = max_points
         self.policy = policy
         self.dead_letter_limit = dead_letter_limit
+        self.dead_letter_max_bytes = dead_letter_max_bytes
+        self.dead_letter_payload_bytes = dead_letter_payload_bytes
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -106,6 +118,9 @@ class DurableBuffer:
         # FULL also survives power loss, at a cost per commit.
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.executescript(_SCHEMA)
+        cols = {r[1] for r in self._db.execute("PRAGMA table_info(dead_letters)")}
+        if "size" not in cols:  # buffers from before #11
+            self._db.execute("ALTER TABLE dead_letters ADD COLUMN size INTEGER")
         row = self._db.execute("SELECT COALESCE(SUM(n), 0), COUNT(*) FROM chunks").fetchone()
         self._depth = int(row[0])
         self._dead_count = int(self._db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0])
@@ -115,6 +130,11 @@ class DurableBuffer:
         self.registry_dropped = 0
         #: row id of the registry batch the last ``append`` queued (None: it queued none)
         self.last_registry_id: int | None = None
+        self._dead_bytes = int(
+            self._db.execute(
+                "SELECT COALESCE(SUM(length(payload) + length(message)), 0) FROM dead_letters"
+            ).fetchone()[0]
+        )
         #: points dropped because the buffer was full (since start)
         self.dropped = 0
 
@@ -159,19 +179,7 @@ class DurableBuffer:
                         (time.time(), n, "\n".join(lines).encode("utf-8")),
                     )
                 if dead:
-                    self._db.executemany(
-                        "INSERT INTO dead_letters (time, topic, payload, reason, message)"
-                        " VALUES (?, ?, ?, ?, ?)",
-                        [(d.time, d.topic, d.payload, d.reason, d.message) for d in dead],
-                    )
-                    self._dead_count += len(dead)
-                    if self._dead_count > self.dead_letter_limit * 1.1:
-                        self._db.execute(
-                            "DELETE FROM dead_letters WHERE id <= "
-                            "(SELECT MAX(id) FROM dead_letters) - ?",
-                            (self.dead_letter_limit,),
-                        )
-                        self._dead_count = self.dead_letter_limit
+                    self._add_dead(dead)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -182,11 +190,7 @@ class DurableBuffer:
         return dropped
 
     def _insert_dead(self, dead: Sequence[DeadLetter]) -> None:
-        self._db.executemany(
-            "INSERT INTO dead_letters (time, topic, payload, reason, message) VALUES (?, ?, ?, ?, ?)",
-            [(d.time, d.topic, d.payload, d.reason, d.message) for d in dead],
-        )
-        self._dead_count += len(dead)
+        self._add_dead(dead)
 
     def _drop_oldest_registry(self, need: int) -> None:
         """The registry queue is as bounded as the points (``max_points`` items): when a
@@ -201,6 +205,54 @@ class DurableBuffer:
             self._db.execute("DELETE FROM registry_ops WHERE id <= ?", (last,))
         self._registry_pending -= freed
         self.registry_dropped += freed
+
+    def _add_dead(self, dead: Sequence[DeadLetter]) -> None:
+        """Insert dead letters (payloads truncated), then keep count and bytes bounded."""
+        cap = self.dead_letter_payload_bytes
+        rows = []
+        for d in dead:
+            payload, size = bytes(d.payload), d.size
+            if len(payload) > cap:
+                payload, size = payload[:cap], len(payload) if size is None else size
+            message = d.message[:_MESSAGE_CHARS]
+            rows.append((d.time, d.topic[:1000], payload, d.reason, message, size))
+            self._dead_bytes += len(payload) + len(message)  # as SQLite length() counts
+        self._db.executemany(
+            "INSERT INTO dead_letters (time, topic, payload, reason, message, size)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+        self._dead_count += len(dead)
+        if self._dead_count > self.dead_letter_limit * 1.1:
+            self._db.execute(
+                "DELETE FROM dead_letters WHERE id <= (SELECT MAX(id) FROM dead_letters) - ?",
+                (self.dead_letter_limit,),
+            )
+            self._dead_count = self.dead_letter_limit
+            self._recount_dead()
+        if self._dead_bytes > self.dead_letter_max_bytes:
+            self._trim_dead_bytes(int(self.dead_letter_max_bytes * 0.9))
+
+    def _recount_dead(self) -> None:
+        row = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(length(payload) + length(message)), 0) FROM dead_letters"
+        ).fetchone()
+        self._dead_count, self._dead_bytes = int(row[0]), int(row[1])
+
+    def _trim_dead_bytes(self, target: int) -> None:
+        """Delete the oldest dead letters until at most ``target`` bytes remain."""
+        excess = self._dead_bytes - target
+        freed, last = 0, None
+        for did, n in self._db.execute(
+            "SELECT id, length(payload) + length(message) FROM dead_letters ORDER BY id"
+        ):
+            if freed >= excess:
+                break
+            freed += int(n)
+            last = did
+        if last is not None:
+            self._db.execute("DELETE FROM dead_letters WHERE id <= ?", (last,))
+        self._recount_dead()
 
     def _drop_oldest(self, need: int) -> int:
         """Delete oldest chunks until ``need`` points are freed (inside a transaction)."""
@@ -314,12 +366,13 @@ class DurableBuffer:
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT time, topic, payload, reason, message FROM dead_letters"
+                "SELECT time, topic, payload, reason, message, size FROM dead_letters"
                 " ORDER BY id DESC LIMIT ?",
                 (limit,),
             ).fetchall()
         return [
-            DeadLetter(time=r[0], topic=r[1], payload=r[2], reason=r[3], message=r[4]) for r in rows
+            DeadLetter(time=r[0], topic=r[1], payload=r[2], reason=r[3], message=r[4], size=r[5])
+            for r in rows
         ]
 
     def stats(self) -> dict[str, Any]:
@@ -329,6 +382,7 @@ class DurableBuffer:
             "dead_letters": self._dead_count,
             "registry_pending": self._registry_pending,
             "registry_dropped": self.registry_dropped,
+            "dead_letter_bytes": self._dead_bytes,
         }
 
     def close(self) -> None:

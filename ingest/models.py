@@ -11,11 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 Source = Literal["tts", "chirpstack", "chirpstack-v3"]
+#: the largest 32-bit unsigned integer (frame counters, frequencies in Hz, channels)
+U32 = 2**32 - 1
+#: identities and names become tags and cache keys: bounded, or one message of 256 KiB
+#: names could hold memory in every per-device cache (#11)
+Name = Annotated[str, StringConstraints(max_length=256)]
 
 
 @dataclass(slots=True)  # one per broker message: not frozen, which costs (#2)
@@ -35,11 +40,11 @@ class _Frozen(BaseModel):
 
 
 class Gateway(_Frozen):
-    gateway_id: str
+    gateway_id: Name
     eui: str | None = None  # upper-case hex
     rssi: float | None = None  # dBm
     snr: float | None = None  # dB
-    channel: int | None = None
+    channel: int | None = Field(None, ge=0, le=U32)
     time: datetime | None = None
     latitude: float | None = None
     longitude: float | None = None
@@ -48,36 +53,40 @@ class Gateway(_Frozen):
 
 class Radio(_Frozen):
     modulation: Literal["lora", "fsk", "lr-fhss", "unknown"] = "unknown"
-    frequency: int | None = None  # Hz
-    spreading_factor: int | None = None
-    bandwidth: int | None = None  # Hz (ChirpStack v3's kHz are converted)
+    frequency: int | None = Field(None, ge=0, le=U32)  # Hz
+    spreading_factor: int | None = Field(None, ge=5, le=12)
+    bandwidth: int | None = Field(None, ge=0, le=U32)  # Hz (ChirpStack v3's kHz are converted)
     coding_rate: str | None = None  # "4/5"
-    data_rate: int | None = None  # regional DR index, when given or derivable
+    data_rate: int | None = Field(None, ge=0, le=255)  # regional DR index, when given or derivable
     airtime: float | None = None  # seconds
 
 
 class Uplink(_Frozen):
     source: Source
     #: idempotency key: TTS ns:uplink ULID, ChirpStack v4 deduplicationId, v3 devEUI:fCnt
-    uplink_id: str
+    uplink_id: Name
     #: the network server's device id (TTS device_id; ChirpStack: dev_eui lower-case hex)
-    device_id: str
+    device_id: Name
     dev_eui: str | None = None  # upper-case hex, 16 chars
-    application: str
-    tenant: str | None = None
-    f_port: int = 0
-    f_cnt: int = 0
+    application: Name
+    tenant: Name | None = None
+    f_port: int = Field(0, ge=0, le=255)
+    #: 32-bit: LoRaWAN counters are 16 or 32 bits (a bigger one cannot be stored)
+    f_cnt: int = Field(0, ge=0, le=U32)
     payload: bytes = b""
     #: when the network server received the uplink (never our clock)
     received_at: datetime
+    #: the network / application server's own clock where the envelope has one besides
+    #: ``received_at``: the fallback when ``received_at`` is implausible (ingest/timepolicy.py)
+    server_time: datetime | None = None
     gateways: tuple[Gateway, ...] = ()
     radio: Radio = Radio()
     confirmed: bool = False
     #: TTN Device Repository id ``brand/model`` when the network server told us
-    model_id: str | None = None
-    device_profile: str | None = None
-    device_name: str | None = None
-    tags: dict[str, str] = Field(default_factory=dict)  # a {} default is deep-copied
+    model_id: Name | None = None
+    device_profile: Name | None = None
+    device_name: Name | None = None
+    tags: dict[Name, Name] = Field(default_factory=dict, max_length=64)  # {} is deep-copied
     #: the network server's own decoded payload (TTS decoded_payload / ChirpStack object)
     lns_decoded: dict[str, Any] | None = None
     lns_decode_warnings: tuple[str, ...] = ()
@@ -116,21 +125,21 @@ class DeviceEvent(_Frozen):
 
     source: Source
     kind: EventKind
-    device_id: str
+    device_id: Name
     dev_eui: str | None = None
-    application: str
+    application: Name
     time: datetime | None = None
     # status events
     battery: float | None = None  # percent
-    margin: int | None = None
+    margin: int | None = Field(None, ge=-128, le=127)
     external_power: bool | None = None
     # log / error events (ChirpStack codec errors become the device's decode status)
     level: str | None = None
     code: str | None = None
-    description: str | None = None
+    description: Annotated[str, StringConstraints(max_length=4000)] | None = None
     #: the uplink this event refers to (ChirpStack log context.deduplication_id)
-    uplink_id: str | None = None
-    f_cnt: int | None = None
+    uplink_id: Name | None = None
+    f_cnt: int | None = Field(None, ge=0, le=U32)
 
 
 Parsed = Uplink | DeviceEvent

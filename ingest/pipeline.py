@@ -15,9 +15,9 @@ Every message ends as exactly one outcome:
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Literal
 
 import decoders
@@ -27,10 +27,17 @@ from decoders.normalized import merge, normalize_measurements
 from decoders.quantities import CATALOGUE, Quantity
 from decoders.registry import NATIVE, DecoderRegistry
 from ingest.envelopes import parse
+from ingest.envelopes.base import check_json_bounds
 from ingest.models import DeviceEvent, Gateway, RawMessage, Uplink
-from lorawan_monitor.errors import DecodeError, EnvelopeError
-from storage.base import Point
-from storage.lineprotocol import escape_key, line
+from ingest.timepolicy import TimePolicy
+from lorawan_monitor.errors import (
+    DecodeError,
+    EnvelopeError,
+    ImplausibleTimeError,
+    TooLargeError,
+)
+from storage.base import Point, to_ns
+from storage.lineprotocol import escape_key, line, tag_pairs
 from storage.registry_base import DecodeStatus, DeviceMeta, UplinkRecord
 
 Outcome = Literal["stored", "ignored", "rejected"]
@@ -58,9 +65,8 @@ def _tag_halves(tags: Mapping[str, str], split: str) -> tuple[str, str]:
     """Escaped ``k=v`` pairs sorted by key, split around ``split`` (empty values dropped).
 
     Called once per device and status (:class:`_TagSet` keeps the result)."""
-    pairs = sorted((k, v) for k, v in tags.items() if v)
-    head = ",".join(f"{escape_key(k)}={escape_key(v)}" for k, v in pairs if k < split)
-    tail = ",".join(f"{escape_key(k)}={escape_key(v)}" for k, v in pairs if k > split)
+    head = ",".join(tag_pairs({k: v for k, v in tags.items() if k < split}))
+    tail = ",".join(tag_pairs({k: v for k, v in tags.items() if k > split}))
     return head, tail
 
 
@@ -85,8 +91,8 @@ class _TagSet:
     def uplink_tags(self, status: str) -> str:
         hit = self._uplink.get(status)
         if hit is None:
-            # "~" sorts after every key: all tags in the head
-            hit = self._uplink[status] = _tag_halves({**self.tags, "decode_status": status}, "~")[0]
+            # every tag, also keys sorting after "~" such as "über" (#11)
+            hit = self._uplink[status] = ",".join(tag_pairs({**self.tags, "decode_status": status}))
         return hit
 
 
@@ -109,8 +115,7 @@ def device_key(dev_eui: str | None, source: str, application: str, device_id: st
     return dev_eui.upper() if dev_eui else f"{source}:{application}/{device_id}"
 
 
-def _ns(dt: datetime) -> int:
-    return int(dt.timestamp()) * 1_000_000_000 + dt.microsecond * 1000
+_ns = to_ns  # exact also before 1970 (#11)
 
 
 class Pipeline:
@@ -122,12 +127,20 @@ class Pipeline:
         envelope: Literal["tts", "chirpstack", "chirpstack-v3", "auto"] = "auto",
         default_site: str = "",
         drop_simulated: bool = False,
+        time_policy: TimePolicy | None = None,
+        max_message_bytes: int = 262_144,
+        max_decoded_depth: int = 32,
+        max_decoded_items: int = 2000,
     ) -> None:
         self.decoders = decoder_registry
         self.meta_lookup = meta_lookup or (lambda _key: None)
         self.envelope = envelope
         self.default_site = default_site
         self.drop_simulated = drop_simulated
+        self.time_policy = time_policy or TimePolicy()
+        self.max_message_bytes = max_message_bytes
+        self.max_decoded_depth = max_decoded_depth
+        self.max_decoded_items = max_decoded_items
         #: per device: the coordinates last written to ``device_location``
         self._located: dict[str, tuple[float, float]] = {}
         #: per device identity and tags: the escaped, sorted tag strings
@@ -135,21 +148,56 @@ class Pipeline:
 
     def process(self, raw: RawMessage) -> ProcessResult:
         try:
+            if len(raw.payload) > self.max_message_bytes:
+                raise TooLargeError(
+                    f"message of {len(raw.payload)} bytes, more than the"
+                    f" {self.max_message_bytes} accepted (LORAWAN_INGEST__MAX_MESSAGE_BYTES)"
+                )
             parsed = parse(raw.topic, raw.payload, self.envelope, received=raw.received)
+            if isinstance(parsed, Uplink) and parsed.lns_decoded is not None:
+                check_json_bounds(
+                    parsed.lns_decoded,
+                    "the network server's decoded payload",
+                    max_depth=self.max_decoded_depth,
+                    max_items=self.max_decoded_items,
+                )
         except EnvelopeError as exc:
             return ProcessResult(outcome="rejected", reason=exc.reason, message=str(exc))
+        now_ns = int(raw.received * 1e9) if raw.received else time.time_ns()
         if isinstance(parsed, DeviceEvent):
+            if parsed.time is not None and not self.time_policy.plausible(parsed.time, now_ns):
+                parsed = parsed.model_copy(update={"time": None})  # never a battery/log time
             key = device_key(parsed.dev_eui, parsed.source, parsed.application, parsed.device_id)
             return ProcessResult(
                 outcome="ignored", reason=parsed.kind, event=parsed, device_key=key
             )
         if parsed.simulated and self.drop_simulated:
             return ProcessResult(outcome="ignored", reason="simulated")
-        return self.process_uplink(parsed)
+        return self.process_uplink(parsed, now_ns=now_ns)
 
     # -- uplinks ---------------------------------------------------------------------
 
-    def process_uplink(self, up: Uplink) -> ProcessResult:
+    def _checked_time(self, up: Uplink, now_ns: int) -> tuple[Uplink, str | None]:
+        """The uplink with a plausible ``received_at``: its own, else the server time.
+
+        Raises EnvelopeError(``implausible_time``) when neither is plausible."""
+        policy = self.time_policy
+        if policy.plausible_ns(_ns(up.received_at), now_ns):
+            return up, None
+        note = policy.describe(up.received_at, now_ns)
+        alt = up.server_time
+        if alt is not None and policy.plausible(alt, now_ns):
+            fixed = up.model_copy(update={"received_at": alt})
+            return fixed, f"uplink {note}: used the network server time {alt.isoformat()}"
+        raise ImplausibleTimeError(f"uplink {note}")
+
+    def process_uplink(self, up: Uplink, *, now_ns: int | None = None) -> ProcessResult:
+        if now_ns is None:
+            now_ns = time.time_ns()
+        try:
+            up, time_note = self._checked_time(up, now_ns)
+        except EnvelopeError as exc:
+            return ProcessResult(outcome="rejected", reason=exc.reason, message=str(exc))
         key = device_key(up.dev_eui, up.source, up.application, up.device_id)
         meta = self.meta_lookup(key)
         model_id = (meta.model_override if meta else None) or up.model_id
@@ -159,7 +207,7 @@ class Pipeline:
         decoder = self.decoders.find(model_id, versions)
 
         readings: tuple[Reading, ...] = ()
-        warnings: list[str] = []
+        warnings: list[str] = [time_note] if time_note else []
         decoded: dict[str, Any] | None = None
         error: str | None = None
         used: str | None = None
@@ -206,7 +254,7 @@ class Pipeline:
                 f"no decoder for model {model_id!r}" if model_id else "device model unknown"
             ) + " and the network server sent no decoded payload"
 
-        readings = self._validate(readings, warnings)
+        readings = self._validate(readings, warnings, now_ns)
         category = (meta.category if meta and meta.category else None) or (
             decoder.category if decoder is not None else ""
         )
@@ -355,13 +403,20 @@ class Pipeline:
             decoded["decoded_payload"] = dict(up.lns_decoded)
         return n, decoded, "lns_normalized", "lns:normalized"
 
-    @staticmethod
-    def _validate(readings: tuple[Reading, ...], warnings: list[str]) -> tuple[Reading, ...]:
-        """Drop non-finite / out-of-range readings and duplicate series, with warnings."""
+    def _validate(
+        self, readings: tuple[Reading, ...], warnings: list[str], now_ns: int
+    ) -> tuple[Reading, ...]:
+        """Drop non-finite / out-of-range readings, readings with an implausible time of
+        their own, and duplicate series, with warnings."""
         out: list[Reading] = []
         seen: set[tuple[str, str, Any]] = set()
         for r in readings:
             info = CATALOGUE[r.quantity]
+            if r.time is not None and not self.time_policy.plausible_reading(r.time, now_ns):
+                warnings.append(
+                    f"{r.quantity.value}: {self.time_policy.describe(r.time, now_ns)}, dropped"
+                )
+                continue
             if not math.isfinite(r.value):
                 warnings.append(f"{r.quantity.value}: not a finite number, dropped")
                 continue

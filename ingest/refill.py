@@ -35,6 +35,10 @@ from lorawan_monitor.settings import TtsSettings
 log = logging.getLogger(__name__)
 
 
+class ApplicationRefusedError(SinkAuthError):
+    """TTS refused one application (403): skipped, the others are refilled."""
+
+
 class TtsStorageClient:
     def __init__(
         self, settings: TtsSettings, *, transport: httpx.BaseTransport | None = None
@@ -45,6 +49,8 @@ class TtsStorageClient:
             )
         assert settings.api_url is not None and settings.api_key is not None
         self.settings = settings
+        #: applications the Storage Integration answered 404 for (not enabled / unknown)
+        self.not_found: set[str] = set()
         self._client = httpx.Client(
             base_url=settings.api_url.rstrip("/"),
             headers={
@@ -74,12 +80,18 @@ class TtsStorageClient:
                 r = self._client.get(path, params=params)
             except httpx.HTTPError as exc:
                 raise SinkUnavailableError(f"TTS Storage Integration unreachable: {exc}") from exc
-            if r.status_code in (401, 403):
+            if r.status_code == 403:  # the key is valid, but not for this application
+                raise ApplicationRefusedError(
+                    f"TTS refused application {application} (403): the API key needs"
+                    " traffic read rights on it"
+                )
+            if r.status_code == 401:
                 raise SinkAuthError(
                     f"TTS refused the API key ({r.status_code}): needs traffic read rights"
                 )
             if r.status_code == 404:
                 log.warning("TTS Storage Integration not enabled for application %s", application)
+                self.not_found.add(application)
                 return
             if r.status_code != 200:
                 raise SinkUnavailableError(
@@ -145,9 +157,12 @@ def as_raw_message(up: dict[str, Any], tenant: str) -> RawMessage | None:
 
 
 class Watermarks:
-    """Newest received_at per TTS application, persisted beside the buffer."""
+    """Newest received_at per TTS application with stored uplinks, persisted beside the
+    buffer. At most ``max_entries`` are kept (the most recently active): a flood of
+    made-up application ids cannot grow it, nor the refill requests (#11)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, max_entries: int = 50) -> None:
+        self.max_entries = max_entries
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(
@@ -174,6 +189,19 @@ class Watermarks:
                 " ON CONFLICT(application) DO UPDATE SET received_at = excluded.received_at",
                 [(a, t.isoformat()) for a, t in changed.items()],
             )
+            if len(self._cache) > self.max_entries:
+                keep = sorted(self._cache, key=self._cache.__getitem__)[-self.max_entries :]
+                for a in set(self._cache) - set(keep):
+                    self._forget(a)
+
+    def forget(self, application: str) -> None:
+        """Drop an application (TTS refused or does not know it): no more refill asks."""
+        with self._lock:
+            self._forget(application)
+
+    def _forget(self, application: str) -> None:
+        self._cache.pop(application, None)
+        self._db.execute("DELETE FROM tts_watermarks WHERE application = ?", (application,))
 
     def close(self) -> None:
         self._db.close()
@@ -187,18 +215,34 @@ def refill(
     tenant: str,
     now: datetime | None = None,
     max_age: timedelta = timedelta(hours=24),
+    on_refused: Any = None,
 ) -> int:
-    """Fetch uplinks after each application's watermark and ``feed`` them; returns the count."""
+    """Fetch uplinks after each application's watermark and ``feed`` them; returns the count.
+
+    An application TTS refuses (403: the key has no rights for it) or does not know
+    (404) is skipped, and ``on_refused(app)`` is called: one made-up application id must
+    not stop the refill of the others (#11)."""
     now = now or datetime.now(UTC)
     total = 0
     for app, since in sorted(applications.items()):
+        if since > now:  # a watermark from a broken clock (before #11) must not stop refill
+            log.warning("TTS refill watermark of %s lies in the future (%s); ignored", app, since)
+            since = now - max_age
         after = max(since, now - max_age)
         n = 0
-        for up in client.uplinks(app, after):
-            raw = as_raw_message(up, tenant)
-            if raw is not None:
-                feed(raw)
-                n += 1
+        try:
+            for up in client.uplinks(app, after):
+                raw = as_raw_message(up, tenant)
+                if raw is not None:
+                    feed(raw)
+                    n += 1
+        except ApplicationRefusedError as exc:
+            log.warning("TTS refill of application %s refused: %s", app, exc)
+            if on_refused is not None:
+                on_refused(app)
+            continue
+        if app in getattr(client, "not_found", ()) and on_refused is not None:
+            on_refused(app)
         if n:
             log.info(
                 "refilled %d uplinks of TTS application %s since %s", n, app, after.isoformat()

@@ -29,14 +29,21 @@ from ingest.pipeline import Pipeline, ProcessResult
 from ingest.registry_queue import Battery, CodecError, RegistryApplier, Work, encode
 from ingest.registry_queue import dead_letter as registry_dead_letter
 from ingest.summary import Summary
+from ingest.timepolicy import TimePolicy
 from lorawan_monitor import metrics as m
 from lorawan_monitor.errors import SinkAuthError, SinkError, SinkRejectedError, SinkUnavailableError
 from lorawan_monitor.health import DEPENDENCY_UP
 from lorawan_monitor.settings import Settings
-from storage.base import TimeSeriesStore
+from storage.base import Point, TimeSeriesStore
+from storage.lineprotocol import line, parse_line
 from storage.registry_base import DeviceMeta, Registry
 
 log = logging.getLogger(__name__)
+
+#: the topic of dead letters the writer makes from points the store refused
+WRITER_TOPIC = "$lorawan-monitor/writer"
+#: unexpected write failures of the same chunk before its lines are dead-lettered
+MAX_WRITE_ATTEMPTS = 5
 
 
 class _Transport(Protocol):
@@ -70,6 +77,8 @@ class IngestService:
             max_points=settings.storage.buffer_max_points,
             policy=settings.storage.buffer_full_policy,
             synchronous=settings.storage.buffer_synchronous,
+            dead_letter_max_bytes=settings.ingest.dead_letter_max_bytes,
+            dead_letter_payload_bytes=settings.ingest.dead_letter_payload_bytes,
         )
         self.pipeline = Pipeline(
             decoder_registry=decoders or NATIVE,
@@ -77,6 +86,13 @@ class IngestService:
             envelope=settings.mqtt.envelope,
             default_site=settings.ingest.default_site,
             drop_simulated=settings.ingest.drop_simulated,
+            time_policy=TimePolicy(
+                max_future_s=settings.ingest.max_future_skew_s,
+                earliest=settings.ingest.earliest_time,
+            ),
+            max_message_bytes=settings.ingest.max_message_bytes,
+            max_decoded_depth=settings.ingest.max_decoded_depth,
+            max_decoded_items=settings.ingest.max_decoded_items,
         )
         # bounded: when the processor falls behind, the MQTT thread waits here, paho stops
         # reading, and the broker keeps the (un-acknowledged) rest: memory stays bounded
@@ -113,7 +129,10 @@ class IngestService:
         )
         from ingest.refill import Watermarks
 
-        self.watermarks = Watermarks(self.buffer.path.parent / "state.db")
+        self.watermarks = Watermarks(
+            self.buffer.path.parent / "state.db",
+            max_entries=settings.ingest.max_refill_applications,
+        )
         self.refilled = 0
         self._refill_lock = threading.Lock()
         self._refill_threads: list[threading.Thread] = []
@@ -169,23 +188,26 @@ class IngestService:
             return None
 
         def run() -> None:
-            from datetime import UTC, datetime, timedelta
+            from datetime import timedelta
 
             from ingest.refill import TtsStorageClient, refill
 
             try:
                 tts = self.settings.tts
                 max_age = timedelta(hours=tts.max_age_hours)
-                apps = self.watermarks.get()
-                for app in tts.applications:
-                    apps.setdefault(app, datetime.now(UTC) - max_age)
+                apps = self._refill_applications(max_age)
                 if not apps:
                     log.info("gap refill (%s): no TTS application known yet", why)
                     return
                 client = TtsStorageClient(tts, transport=self._refill_transport)
                 try:
                     n = refill(
-                        client, self.feed, applications=apps, tenant=tts.tenant, max_age=max_age
+                        client,
+                        self.feed,
+                        applications=apps,
+                        tenant=tts.tenant,
+                        max_age=max_age,
+                        on_refused=None if tts.applications else self.watermarks.forget,
                     )
                 finally:
                     client.close()
@@ -200,6 +222,19 @@ class IngestService:
         t.start()
         self._refill_threads.append(t)
         return t
+
+    def _refill_applications(self, max_age: Any) -> dict[str, datetime]:
+        """The configured TTS applications (``LORAWAN_TTS__APPLICATIONS``) when there are
+        any, else those with stored uplinks (confirmed traffic), capped in number — never
+        any ``v3/...`` topic seen once (#11)."""
+        learned = self.watermarks.get()
+        configured = self.settings.tts.applications
+        if configured:
+            start = datetime.now(UTC) - max_age
+            return {a: learned.get(a, start) for a in configured}
+        cap = self.settings.ingest.max_refill_applications
+        newest = sorted(learned, key=learned.__getitem__, reverse=True)[:cap]
+        return {a: learned[a] for a in newest}
 
     @property
     def transport(self) -> _Transport | None:
@@ -418,7 +453,8 @@ class IngestService:
         marks: dict[str, Any] = {}
         for r in results:
             rec = r.record
-            if rec is not None and rec.source == "tts":
+            # confirmed traffic only: a stored uplink, not any message on a v3/... topic
+            if rec is not None and rec.source == "tts" and r.outcome == "stored":
                 if rec.application not in marks or rec.received_at > marks[rec.application]:
                     marks[rec.application] = rec.received_at
         if marks:
@@ -442,6 +478,7 @@ class IngestService:
         batch_size = self.settings.influx.batch_size
         flush = self.settings.influx.flush_interval
         backoff = 0.5
+        failures, failed_chunk = 0, -1
         while not self._stop.is_set():
             chunks = self.buffer.peek(batch_size)
             if not chunks:
@@ -478,9 +515,21 @@ class IngestService:
                 wait = getattr(exc, "retry_after", None) or backoff
                 backoff = min(backoff * 2, 30.0)
                 self._stop.wait(wait)
-            except Exception:
+            except Exception as exc:
                 log.exception("unexpected error writing to the store")
+                failures = failures + 1 if chunks[0].id == failed_chunk else 1
+                failed_chunk = chunks[0].id
+                m.STATE.writer_error = f"{type(exc).__name__}: {exc}"[:300]
+                if failures >= MAX_WRITE_ATTEMPTS:  # a poison chunk: set aside, go on
+                    self._dead_letter_lines(
+                        [(ln, "write_failed", repr(exc)) for c in chunks for ln in c.lines]
+                    )
+                    self.buffer.remove(chunks)
+                    failures = 0
                 self._stop.wait(backoff)
+            else:
+                failures = 0
+                m.STATE.writer_error = None
             m.BUFFER_DEPTH.set(self.buffer.depth)
             age = self.buffer.oldest_age()
             m.BUFFER_OLDEST_AGE.set(age)
@@ -490,27 +539,67 @@ class IngestService:
             self._written_event.set()
 
     def _write(self, chunks: Sequence[Chunk]) -> None:
+        """Write the chunks; a line the store refuses or nobody can parse is isolated,
+        dead-lettered with its reason and counted — it never stops the writer (#11)."""
         t0 = time.perf_counter()
+        all_lines = [ln for c in chunks for ln in c.lines if ln]
         write_lines = getattr(self.store, "write_lines", None)
+        bad: list[tuple[str, str, str]] = []  # (line, reason, message)
         if write_lines is not None:  # InfluxDB: the buffered lines go out as they are
-            res = write_lines([ln for c in chunks for ln in c.lines])
-            written, rejected, reasons = res.written, res.rejected, res.reasons
+            res = write_lines(all_lines)
+            written = res.written
+            bad.extend((ln, "sink_rejected", why) for ln, why in res.rejected_lines)
         else:
-            points = [p for c in chunks for p in c.points]
-            try:
-                self.store.write(points)
-                written, rejected, reasons = len(points), 0, []
-            except SinkRejectedError as exc:
-                written, rejected, reasons = 0, len(points), [str(exc)]
+            points: list[Point] = []
+            for ln in all_lines:
+                try:
+                    points.append(parse_line(ln))
+                except ValueError as exc:
+                    bad.append((ln, "unparseable_line", str(exc)))
+            written = self._write_points(points, bad)
         m.WRITE_LATENCY.observe(time.perf_counter() - t0)
+        if bad:
+            self._dead_letter_lines(bad)
         self.buffer.remove(chunks)
         self.points_written += written
         m.POINTS_WRITTEN.inc(written)
-        m.WRITE_BATCHES.labels(result="ok" if not rejected else "partial").inc()
-        if rejected:
-            self.points_rejected += rejected
-            m.DROPPED.labels(reason="sink_rejected").inc(rejected)
-            log.warning("store rejected %d points: %s", rejected, "; ".join(reasons[:2]))
+        m.WRITE_BATCHES.labels(result="ok" if not bad else "partial").inc()
+
+    def _write_points(self, points: list[Point], bad: list[tuple[str, str, str]]) -> int:
+        """Write; on a refusal split in halves until the refused points stand alone."""
+        if not points:
+            return 0
+        try:
+            self.store.write(points)
+            return len(points)
+        except SinkRejectedError as exc:
+            if len(points) == 1:
+                bad.append((line(points[0]), "sink_rejected", str(exc)))
+                return 0
+            mid = len(points) // 2
+            return self._write_points(points[:mid], bad) + self._write_points(points[mid:], bad)
+
+    def _dead_letter_lines(self, bad: Sequence[tuple[str, str, str]]) -> None:
+        now = time.time()
+        dead = [
+            DeadLetter(
+                time=now,
+                topic=WRITER_TOPIC,
+                payload=ln.encode("utf-8", "replace"),
+                reason=reason,
+                message=msg[:1000],
+            )
+            for ln, reason, msg in bad
+        ]
+        self.buffer.append([], dead)
+        self.points_rejected += len(bad)
+        for reason, n in Counter(r for _, r, _ in bad).items():
+            m.DROPPED.labels(reason=reason).inc(n)
+        log.warning(
+            "store refused %d points (dead-lettered): %s",
+            len(bad),
+            "; ".join(b[2] for b in bad[:2]),
+        )
 
 
 def _registry_work(results: Sequence[ProcessResult]) -> Work:

@@ -8,6 +8,9 @@ nothing of ours). Foreign exceptions are translated at the boundary with
     ├── ConfigError                  bad setting or devices file; startup only -> exit non-zero
     ├── UsageError                   bad command-line arguments (exit 2, no "configuration")
     ├── EnvelopeError                malformed JSON / protobuf, missing field, topic mismatch
+    │   ├── ImplausibleTimeError     uplink time before the LoRaWAN era or in the future
+    │   ├── OutOfRangeError          an integer outside its field's range (f_cnt 32-bit ...)
+    │   └── TooLargeError            message / decoded object too large or too deep
     ├── UnknownDeviceError           device not known where it must be (registry, API)
     ├── DecodeError                  the payload could not be decoded; message is for installers
     │   ├── UnsupportedPortError     the model sends nothing on this f_port
@@ -46,6 +49,24 @@ class UsageError(LoraMonitorError):
 
 class EnvelopeError(LoraMonitorError):
     reason = "malformed"
+
+
+class ImplausibleTimeError(EnvelopeError):
+    """No plausible uplink time: before the LoRaWAN era or too far in the future (#11)."""
+
+    reason = "implausible_time"
+
+
+class OutOfRangeError(EnvelopeError):
+    """An integer outside its field's range (f_cnt is 32-bit, f_port 0..255, ...)."""
+
+    reason = "out_of_range"
+
+
+class TooLargeError(EnvelopeError):
+    """A message, or a decoded object in it, too large or nested too deep."""
+
+    reason = "too_large"
 
 
 class UnknownDeviceError(LoraMonitorError):

@@ -69,6 +69,8 @@ class ServiceState:
     registry_pending: int = 0
     registry_ok: bool = True
     registry_error: str | None = None
+    #: the writer's last unexpected error while it keeps failing (None when writing)
+    writer_error: str | None = None
     started: float = field(default_factory=time.time)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -111,6 +113,8 @@ class ServiceState:
                 f"registry unavailable ({self.registry_pending} updates buffered): "
                 f"{self.registry_error or 'unknown'}"
             )
+        if self.writer_error:
+            problems.append(f"the writer is failing: {self.writer_error}")
         if self.buffer_limit and self.buffer_depth > 0.9 * self.buffer_limit:
             problems.append(f"buffer nearly full ({self.buffer_depth}/{self.buffer_limit})")
         return (not problems, problems)

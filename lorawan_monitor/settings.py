@@ -9,6 +9,7 @@ service takes the object it needs as an argument. Validation errors become one
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -202,6 +203,30 @@ class IngestSettings(BaseModel):
     #: seconds between one-line summaries at INFO (received, stored, ignored, rejected,
     #: buffered, written); 0 = off
     summary_interval: float = Field(300.0, ge=0)
+    # -- hostile and broken input (#11): limits, each rejection has a reason -------------
+    #: seconds an uplink time may lie after its arrival here (gateway clocks drift)
+    max_future_skew_s: float = Field(600.0, ge=0, le=86400 * 366)
+    #: uplink times before this are implausible (LoRaWAN networks we read start 2015)
+    earliest_time: datetime = datetime(2015, 1, 1, tzinfo=UTC)
+    #: largest MQTT message accepted (bytes); larger ones are rejected ``too_large``
+    max_message_bytes: int = Field(262_144, ge=1024)
+    #: deepest JSON nesting of a network server's decoded object (``object``,
+    #: ``decoded_payload``); orjson writes at most 254 levels
+    max_decoded_depth: int = Field(32, ge=1, le=200)
+    #: most values (keys + list items) in a decoded object
+    max_decoded_items: int = Field(2000, ge=1)
+    #: dead letters kept in bytes (payloads + messages); the oldest go first
+    dead_letter_max_bytes: int = Field(64 * 1024 * 1024, ge=65536)
+    #: a dead letter keeps at most this much of its payload (the original size is kept)
+    dead_letter_payload_bytes: int = Field(16_384, ge=256)
+    #: TTS applications refill learns from stored uplinks, at most (unused when
+    #: LORAWAN_TTS__APPLICATIONS names them)
+    max_refill_applications: int = Field(50, ge=0, le=10000)
+
+    @field_validator("earliest_time")
+    @classmethod
+    def _utc(cls, v: datetime) -> datetime:
+        return v if v.tzinfo is not None else v.replace(tzinfo=UTC)
 
 
 class ApiSettings(BaseModel):
@@ -211,6 +236,8 @@ class ApiSettings(BaseModel):
     read_access: Literal["public", "key"] = "public"
     #: API keys (plain; hashed at start). Prefer a secrets file.
     api_keys: list[SecretStr] = Field(default_factory=list)
+    #: largest request body accepted (bytes); larger ones get 413
+    max_body_bytes: int = Field(6_000_000, ge=1024)
 
 
 class TtsSettings(BaseModel):
@@ -218,7 +245,7 @@ class TtsSettings(BaseModel):
 
     api_url: str | None = None  # e.g. https://eu1.cloud.thethings.network/api/v3
     api_key: SecretStr | None = None
-    #: application ids to refill; empty = those seen in uplinks
+    #: application ids to refill; empty = those with stored uplinks (see MAX_REFILL_APPLICATIONS)
     applications: list[str] = Field(default_factory=list)
     #: tenant id as it appears in MQTT topics (``ttn`` on The Things Network; empty on Open Source)
     tenant: str = "ttn"

@@ -9,10 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal, Protocol
 
 FieldValue = float | int | bool | str
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_ns(t: datetime) -> int:
+    """Nanoseconds since the epoch, exact also before 1970 (``int(t.timestamp())`` rounds
+    towards zero and shifts pre-1970 fractional times by +1 s); naive means UTC."""
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    d = t - _EPOCH
+    return (d.days * 86_400 + d.seconds) * 1_000_000_000 + d.microseconds * 1000
+
+
 Aggregate = Literal["mean", "min", "max", "sum", "count", "last", "first"]
 
 

@@ -10,7 +10,8 @@ Write errors are classified (Telegraf ``influxdb_v2/http.go`` habits):
 * network error, timeout, 429, 5xx -> ``SinkUnavailableError`` (retry later; Retry-After kept)
 * 413 -> the batch is split in halves and retried
 * 400 / 422 with InfluxDB's own JSON error body -> the batch is split to isolate the bad
-  lines, which are dropped and counted (``WriteResult.rejected``); the good lines are written
+  lines, which are dropped and counted (``WriteResult.rejected``, each with its reason in
+  ``rejected_lines``); the good lines are written
 * 401 / 403 -> ``SinkAuthError``
 * anything else (404, 405, a redirect, an HTML page, a 400 without InfluxDB's error body):
   the URL does not lead to InfluxDB's write endpoint -> ``SinkUnavailableError``, so the
@@ -23,7 +24,6 @@ with its ``X-Influxdb-Version`` header, ``/query`` answering InfluxDB's JSON).
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,7 +39,7 @@ from lorawan_monitor.errors import (
     SinkUnavailableError,
 )
 from lorawan_monitor.settings import InfluxSettings
-from storage.base import Aggregate, Point, PointQuery, Series, SeriesPoint
+from storage.base import Aggregate, Point, PointQuery, Series, SeriesPoint, to_ns
 from storage.lineprotocol import lines as to_lines
 
 log = logging.getLogger(__name__)
@@ -55,12 +55,6 @@ def quote_str(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def to_ns(t: datetime) -> int:
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
-    return int(t.timestamp()) * 1_000_000_000 + t.microsecond * 1000
-
-
 def from_ns(ns: int) -> datetime:
     return datetime.fromtimestamp(ns // 1_000_000_000, tz=UTC).replace(
         microsecond=(ns % 1_000_000_000) // 1000
@@ -72,6 +66,8 @@ class WriteResult:
     written: int = 0
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
+    #: each refused line with InfluxDB's reason (for the dead letters)
+    rejected_lines: list[tuple[str, str]] = field(default_factory=list)
 
 
 class InfluxStore:
@@ -222,22 +218,21 @@ class InfluxStore:
         except _TooLarge:
             if len(body_lines) == 1:
                 result.rejected += 1
-                result.reasons.append("a single line is larger than the server accepts")
+                why = "a single line is larger than the server accepts"
+                result.reasons.append(why)
+                result.rejected_lines.append((body_lines[0], why))
                 return
             mid = len(body_lines) // 2
             self._write_split(body_lines[:mid], result)
             self._write_split(body_lines[mid:], result)
         except SinkRejectedError as exc:
-            if len(body_lines) == 1 or "partial write" in str(exc):
-                # InfluxDB 1.x writes the good lines of a partial write itself
-                if "partial write" in str(exc):
-                    dropped = _dropped_count(str(exc))
-                    result.written += len(body_lines) - dropped
-                    result.rejected += dropped
-                else:
-                    result.rejected += 1
+            if len(body_lines) == 1:
+                result.rejected += 1
                 result.reasons.append(str(exc))
+                result.rejected_lines.append((body_lines[0], str(exc)))
                 return
+            # InfluxDB 1.x wrote the good lines of a partial write already; writing them
+            # again is idempotent, and splitting finds exactly the refused lines (#11)
             mid = len(body_lines) // 2
             self._write_split(body_lines[:mid], result)
             self._write_split(body_lines[mid:], result)
@@ -462,13 +457,3 @@ def _retry_after(r: httpx.Response) -> float | None:
         return float(v) if v is not None else None
     except ValueError:
         return None
-
-
-def _dropped_count(msg: str) -> int:
-    """Lines InfluxDB 1.x dropped in a partial write.
-
-    ``dropped=N`` counts points refused after parsing (type conflicts, retention);
-    lines that did not parse are listed as ``unable to parse '...'`` and not in N.
-    """
-    m = re.search(r"dropped=(\d+)", msg)
-    return max(1, (int(m.group(1)) if m else 0) + msg.count("unable to parse"))

@@ -21,10 +21,11 @@ uplink (``uplink_id`` and ``received_at``) twice changes nothing.
 from __future__ import annotations
 
 import fcntl
+import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from operator import attrgetter
 from typing import Any, cast
 
@@ -38,10 +39,12 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from lorawan_monitor import metrics as m
 from lorawan_monitor.errors import ConfigError, SinkUnavailableError, UnknownDeviceError
 from storage.migrations import (
     META_FIELDS,
@@ -69,6 +72,8 @@ from storage.registry_base import (
     learned_interval,
 )
 
+log = logging.getLogger(__name__)
+
 __all__ = ["SqlRegistry", "create_registry_engine", "upgrade"]
 _BATTERY = "battery"
 #: journal columns in the order of the compiled INSERT's parameters
@@ -95,6 +100,8 @@ class SqlRegistry:
         if journal_per_device < 0:
             raise ConfigError("journal_per_device must be >= 0")
         self._n = journal_per_device
+        #: uplinks the database refused alone (dropped from status and journal, #11)
+        self.rejected_records = 0
         self._trim_every = max(1, journal_per_device // 4)
         self._since_trim: dict[str, int] = {}
         self._lock = threading.Lock()  # one writer per process (SQLite :memory: shares a conn)
@@ -236,9 +243,48 @@ class SqlRegistry:
     # -- ingest ------------------------------------------------------------------------
 
     def record_uplinks(self, records: Sequence[UplinkRecord]) -> None:
+        """Fold uplinks into device status and journal, one transaction per batch.
+
+        Never raises because of a bad record (#11): when a batch fails for any reason
+        but the database itself, it is split until the record(s) the database or the
+        JSON encoder refuse stand alone; those are dropped, logged and counted
+        (``rejected_records``, ``lorawan_dropped_total{reason="registry_rejected"}``),
+        the rest is recorded. Infrastructure errors (database down, locked, connection
+        lost) raise ``SinkUnavailableError`` so the caller can retry the batch; a retry
+        of records already recorded changes nothing (journal identity check)."""
         if not records:
             return
         recs = sorted(records, key=attrgetter("received_at"))
+        try:
+            self._record_batch(recs)
+        except Exception as exc:
+            if _infrastructure(exc):
+                raise
+            self._isolate(recs, exc)
+
+    def _isolate(self, recs: Sequence[UplinkRecord], exc: Exception) -> None:
+        if len(recs) == 1:
+            self.rejected_records += 1
+            m.DROPPED.labels(reason="registry_rejected").inc()
+            r = recs[0]
+            log.warning(
+                "registry refused the uplink %s of %s (dropped from status and journal): %s",
+                r.uplink_id,
+                r.device_key,
+                f"{type(exc).__name__}: {exc}"[:300],
+            )
+            return
+        mid = len(recs) // 2
+        for half in (recs[:mid], recs[mid:]):
+            try:
+                self._record_batch(half)
+            except Exception as sub_exc:
+                if _infrastructure(sub_exc):
+                    raise
+                self._isolate(half, sub_exc)
+
+    def _record_batch(self, recs: Sequence[UplinkRecord]) -> None:
+        """One transaction for ``recs`` (sorted by time)."""
         keys = sorted({r.device_key for r in recs})
         first = {r.device_key: r for r in reversed(recs)}  # a new device: its first uplink
         ts, js = self._bind.ts, self._bind.js
@@ -511,6 +557,28 @@ def _problem_rank(at: datetime) -> Any:
     )
 
 
+def _infrastructure(exc: BaseException) -> bool:
+    """The database itself failed (down, locked, connection lost), not one record."""
+    if isinstance(exc, (OSError, TimeoutError)):
+        return True
+    if isinstance(exc, SinkUnavailableError):
+        cause = exc.__cause__
+        if not isinstance(cause, SQLAlchemyError):
+            return True  # closed registry, lock trouble: retry later
+        return bool(
+            isinstance(cause, (sa_exc.OperationalError, sa_exc.InterfaceError))
+            or isinstance(cause, (sa_exc.DisconnectionError, sa_exc.TimeoutError))
+            or getattr(cause, "connection_invalidated", False)
+        )
+    return False
+
+
+def _in_future(t: datetime) -> bool:
+    """More than a day ahead of our clock: a stored time no uplink may be compared with."""
+    now = datetime.now(UTC)
+    return t > (now if t.tzinfo is not None else now.replace(tzinfo=None)) + timedelta(days=1)
+
+
 def _blank() -> dict[str, Any]:
     return {"uplink_count": 0, "fcnt_missed": 0, "fcnt_resets": 0}
 
@@ -545,6 +613,8 @@ def _apply(st: dict[str, Any], r: UplinkRecord) -> tuple[str, str | None]:
     if first_seen is None or t < first_seen:
         st["first_seen"] = t
     last_seen, last = st["last_seen"], st["last_f_cnt"]
+    if last_seen is not None and _in_future(last_seen):  # a broken clock before #11
+        last_seen = None
     if last_seen is not None and t < last_seen:  # late delivery / refill
         st["uplink_count"] += 1
         if last is not None and f_cnt < last and st["fcnt_missed"] > 0:

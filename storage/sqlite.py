@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from lorawan_monitor.errors import SinkRejectedError, SinkUnavailableError
-from storage.base import Aggregate, FieldValue, Point, PointQuery, Series, SeriesPoint
+from storage.base import Aggregate, FieldValue, Point, PointQuery, Series, SeriesPoint, to_ns
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS series (
@@ -59,14 +59,6 @@ _SQL_AGG: dict[str, str] = {
     "sum": "sum(value)",
     "count": "count(value)",
 }
-
-
-def to_ns(t: datetime) -> int:
-    """Nanoseconds since the epoch; a naive datetime is taken as UTC."""
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
-    delta = t - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
 
 
 def from_ns(ns: int) -> datetime:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import fields as dc_fields
 from datetime import datetime
@@ -41,6 +42,7 @@ DeviceKey = Annotated[
     Path(
         min_length=1,
         max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f]+$",  # no control characters (a NUL once gave a 503)
         description="DevEUI (16 hex digits, any case) or the registry key of the device; "
         "a device without a DevEUI has the key `tts:<application>/<device>`, which goes in "
         "the path as it is (`/devices/tts:city/lht-1`) or URL-encoded",
@@ -396,10 +398,28 @@ def update_device(
     meta_fields = {f.name for f in dc_fields(DeviceMeta)}
     meta = DeviceMeta(**{k: v for k, v in values.items() if k in meta_fields})
     if create:
+        if not NEW_KEY.fullmatch(dev_eui):
+            raise RequestValidationError(
+                [
+                    {
+                        "loc": ("path", "dev_eui"),
+                        "msg": "a new device's key is a DevEUI (16 hex digits) or"
+                        " '<tts|chirpstack|chirpstack-v3>:<application>/<device>'",
+                        "type": "value_error",
+                    }
+                ]
+            )
         key = dev_eui.upper() if _is_eui(dev_eui) else dev_eui
         return device_public(registry.update_meta(key, meta, create=True), now)
     d = resolve(registry, dev_eui)
     return device_public(registry.update_meta(d.device_key, meta), now)
+
+
+#: the keys ingest gives devices (ingest.pipeline.device_key): what ``?create=true`` takes
+NEW_KEY = re.compile(
+    r"[0-9A-Fa-f]{16}|(?:tts|chirpstack|chirpstack-v3):[A-Za-z0-9][A-Za-z0-9._@-]{0,99}"
+    r"/[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
+)
 
 
 def _is_eui(key: str) -> bool:

@@ -6,6 +6,8 @@ import math
 
 from fastapi import APIRouter
 
+from api.deps import ReadAccess
+from api.errors import error_responses
 from api.schemas import QuantitiesPublic, QuantityPublic
 from decoders.quantities import CATALOGUE, QuantityInfo
 
@@ -27,7 +29,13 @@ def quantity_public(info: QuantityInfo) -> QuantityPublic:
     )
 
 
-@router.get("", response_model=QuantitiesPublic, operation_id="list_quantities")
+@router.get(
+    "",
+    response_model=QuantitiesPublic,
+    operation_id="list_quantities",
+    dependencies=[ReadAccess],  # READ_ACCESS=key: a key for every read (#11)
+    responses=error_responses(401),
+)
 def list_quantities() -> QuantitiesPublic:
     """Every canonical quantity with its one unit. Stores hold values in these units."""
     data = [quantity_public(i) for i in CATALOGUE.values()]

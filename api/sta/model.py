@@ -303,7 +303,7 @@ class StaModel:
     # -- observations ------------------------------------------------------------------
 
     def observation(self, ds: Entity, time: datetime, value: float | None) -> Entity:
-        from storage.sqlite import to_ns
+        from storage.base import to_ns
 
         key = self.streams[ds.id]
         result: float | None = value

@@ -18,12 +18,13 @@ import orjson
 from pydantic import ValidationError
 
 from ingest.models import DeviceEvent, Uplink
-from lorawan_monitor.errors import EnvelopeError
+from lorawan_monitor.errors import EnvelopeError, OutOfRangeError, TooLargeError
 
 Parsed = Uplink | DeviceEvent
 JsonObj = dict[str, Any]
 M = TypeVar("M", Uplink, DeviceEvent)
 
+_RANGE_ERRORS = frozenset({"less_than_equal", "greater_than_equal", "less_than", "greater_than"})
 _HEX16 = re.compile(r"[0-9A-Fa-f]{16}")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 #: TTN Device Repository id: ``brand/model``, lower case
@@ -143,6 +144,38 @@ def timestamp(value: Any, what: str, label: str) -> datetime:
     return parsed
 
 
+def opt_timestamp(value: Any) -> datetime | None:
+    """A fallback time: parsed when it is a valid RFC 3339 time, else None (never an error:
+    a broken fallback must not cost an uplink whose main time is fine)."""
+    if value is None:
+        return None
+    try:
+        return timestamp(value, "", "")
+    except EnvelopeError:
+        return None
+
+
+def check_json_bounds(value: Any, what: str, *, max_depth: int, max_items: int) -> None:
+    """A decoded object within bounds: nesting depth, number of values, integers that fit
+    64 bits (orjson reads 1,024 levels but writes 254 and no bigger integers, so an
+    unbounded object could not be journaled: it took its whole chunk with it, #11)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    items_seen = 0
+    while stack:
+        v, depth = stack.pop()
+        t = type(v)
+        if t is dict or t is list:
+            if depth > max_depth:
+                raise TooLargeError(f"{what} nested deeper than {max_depth} levels")
+            items_seen += len(v)
+            if items_seen > max_items:
+                raise TooLargeError(f"{what} has more than {max_items} values")
+            children = v.values() if t is dict else v
+            stack.extend((c, depth + 1) for c in children)
+        elif t is int and not -(2**63) <= v < 2**64:
+            raise OutOfRangeError(f"{what} holds an integer beyond 64 bits: {str(v)[:30]}")
+
+
 def from_unix(received: float | None, label: str) -> datetime:
     if received is None:
         raise EnvelopeError(f"{label}: no server time in the message and no receive time given")
@@ -237,6 +270,10 @@ def build(model: type[M], fields: JsonObj, label: str) -> M:
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
+        if err["type"] in ("string_too_long", "too_long"):
+            raise TooLargeError(f"{label}: {where} too long: {err['msg']}") from exc
+        if err["type"] in _RANGE_ERRORS:
+            raise OutOfRangeError(f"{label}: {where} out of range: {err['msg']}") from exc
         raise EnvelopeError(f"{label}: invalid {where}: {err['msg']}") from exc
 
 

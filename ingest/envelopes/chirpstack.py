@@ -32,6 +32,7 @@ from ingest.envelopes.base import (
     model_id_like,
     opt_int,
     opt_str,
+    opt_timestamp,
     req_str,
     req_sub,
     sub,
@@ -191,6 +192,7 @@ def _uplink_dict(ev: Any) -> JsonObj:
             "snr": rx.snr if mod == "lora" else None,
             "channel": rx.channel,
             "gwTime": _pb_time(rx, "gw_time"),
+            "nsTime": _pb_time(rx, "ns_time"),
         }
         if rx.HasField("location"):
             loc = rx.location
@@ -265,6 +267,9 @@ def _uplink(msg: JsonObj, info: JsonObj, dev_eui: str, app_id: str, label: str) 
         "f_cnt": opt_int(msg, "fCnt", label),
         "payload": b64(msg.get("data"), "data", label),
         "received_at": timestamp(when, "time", label),
+        "server_time": opt_timestamp(rx_info[0].get("nsTime"))
+        if rx_info and type(rx_info[0]) is dict
+        else None,
         "gateways": gateways,
         "radio": _radio(msg, label),
         "confirmed": msg.get("confirmed", False),

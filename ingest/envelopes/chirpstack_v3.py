@@ -32,6 +32,7 @@ from ingest.envelopes.base import (
     model_id_like,
     opt_int,
     opt_str,
+    opt_timestamp,
     sub,
     timestamp,
 )
@@ -144,6 +145,7 @@ def _uplink(
         "f_cnt": f_cnt,
         "payload": b64(msg.get("data"), "data", label),
         "received_at": when,
+        "server_time": opt_timestamp(published),
         "gateways": gateways,
         "radio": _radio(msg, label),
         "confirmed": msg.get("confirmedUplink", False),
