@@ -108,7 +108,12 @@ def install_docs(app: FastAPI, openapi_url: str = "/openapi.json") -> None:
 
     @app.get("/redoc", include_in_schema=False)
     def redoc_page() -> Response:
-        return HTMLResponse(redoc_html(openapi_url)) if root else missing()
+        if root is None:
+            return missing()
+        # ReDoc's own policy as the header too: the app-wide one (api/security.py) forbids
+        # the inline styles and the blob: worker ReDoc needs, and both would apply (#11, #14)
+        csp = REDOC_CSP + "; frame-ancestors 'none'; object-src 'none'; base-uri 'none'"
+        return HTMLResponse(redoc_html(openapi_url), headers={"Content-Security-Policy": csp})
 
     @app.get(ASSET_URL + "/{name}", include_in_schema=False)
     def docs_asset(name: str) -> Response:

@@ -213,6 +213,7 @@ def _publish_healthy(registry: Any, fleet: Sequence[Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    quiet_libraries()  # before the registry's migrations and the broker log anything
     import uvicorn
 
     from api.main import create_app
