@@ -295,13 +295,22 @@ class RegistryApplier:
             except ValueError as exc:
                 log.error("registry batch %d cannot be read (%s); dead-lettered", b.id, exc)
                 unreadable.append(b)
-        self._apply(work)
-        self._done(batches, [dead_letter(b.body, "registry_unreadable", "") for b in unreadable])
+        refused: list[DeadLetter] = []
+        self._apply(work, refused)
+        self._done(
+            batches,
+            [*(dead_letter(b.body, "registry_unreadable", "") for b in unreadable), *refused],
+        )
 
-    def _apply(self, work: Work) -> None:
+    def _apply(self, work: Work, refused: list[DeadLetter]) -> None:
+        """Apply ``work``; records the registry refuses (it isolates them itself, #11)
+        are collected in ``refused`` as dead letters."""
         reg = self.registry
         if work.records:
-            reg.record_uplinks(work.records)
+            reg.record_uplinks(
+                work.records,
+                on_rejected=lambda r, why: refused.append(dead_letter(r, "registry_rejected", why)),
+            )
         for b in work.batteries:
             reg.record_battery(b.device_key, time=b.time, percent=b.percent)
         for c in work.codec_errors:
@@ -328,7 +337,7 @@ class RegistryApplier:
             else:
                 one.codec_errors.append(item)
             try:
-                self._apply(one)  # the items before it are replayed idempotently on a retry
+                self._apply(one, dead)  # the items before it are replayed idempotently
             except Exception as exc:
                 self._probe()  # raises when the registry itself is down: retry later
                 log.error("registry refuses one item of batch %d: %s; dead-lettered", batch.id, exc)

@@ -427,4 +427,6 @@ class Supervisor:
                 codes.append(w.proc.wait())
         os.close(self._write_fd)
         os.close(self._read_fd)
-        return 0 if all(c == 0 for c in codes) else 1
+        # a worker stopped by our SIGTERM before it had installed its handler (still
+        # starting) ends "killed by SIGTERM": that is the clean stop we asked for (#19)
+        return 0 if all(c in (0, -signal.SIGTERM) for c in codes) else 1

@@ -242,7 +242,12 @@ class SqlRegistry:
 
     # -- ingest ------------------------------------------------------------------------
 
-    def record_uplinks(self, records: Sequence[UplinkRecord]) -> None:
+    def record_uplinks(
+        self,
+        records: Sequence[UplinkRecord],
+        *,
+        on_rejected: Callable[[UplinkRecord, str], None] | None = None,
+    ) -> None:
         """Fold uplinks into device status and journal, one transaction per batch.
 
         Never raises because of a bad record (#11): when a batch fails for any reason
@@ -260,13 +265,21 @@ class SqlRegistry:
         except Exception as exc:
             if _infrastructure(exc):
                 raise
-            self._isolate(recs, exc)
+            self._isolate(recs, exc, on_rejected)
 
-    def _isolate(self, recs: Sequence[UplinkRecord], exc: Exception) -> None:
+    def _isolate(
+        self,
+        recs: Sequence[UplinkRecord],
+        exc: Exception,
+        on_rejected: Callable[[UplinkRecord, str], None] | None,
+    ) -> None:
         if len(recs) == 1:
             self.rejected_records += 1
-            m.DROPPED.labels(reason="registry_rejected").inc()
             r = recs[0]
+            if on_rejected is not None:  # the caller keeps it (dead letter) and counts it
+                on_rejected(r, f"{type(exc).__name__}: {exc}"[:1000])
+            else:
+                m.DROPPED.labels(reason="registry_rejected").inc()
             log.warning(
                 "registry refused the uplink %s of %s (dropped from status and journal): %s",
                 r.uplink_id,
@@ -281,7 +294,7 @@ class SqlRegistry:
             except Exception as sub_exc:
                 if _infrastructure(sub_exc):
                     raise
-                self._isolate(half, sub_exc)
+                self._isolate(half, sub_exc, on_rejected)
 
     def _record_batch(self, recs: Sequence[UplinkRecord]) -> None:
         """One transaction for ``recs`` (sorted by time)."""

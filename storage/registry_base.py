@@ -11,7 +11,7 @@ ABP devices) use ``"<source>:<application>/<device_id>"``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -198,8 +198,15 @@ class JournalEntry:
 
 
 class Registry(Protocol):
-    def record_uplinks(self, records: Sequence[UplinkRecord]) -> None:
-        """Upsert device status and append to the journal; one transaction per batch."""
+    def record_uplinks(
+        self,
+        records: Sequence[UplinkRecord],
+        *,
+        on_rejected: Callable[[UplinkRecord, str], None] | None = None,
+    ) -> None:
+        """Upsert device status and append to the journal; one transaction per batch.
+        A record the database refuses is dropped alone and handed to ``on_rejected`` with
+        the reason (the ingest dead-letters it); infrastructure errors raise."""
 
     def record_codec_error(
         self, device_key: str, *, time: datetime, message: str, uplink_id: str | None

@@ -550,10 +550,12 @@ async function init() {
       rerender();
     });
   }
-  const saved = window.localStorage.getItem("lorawan-api-key");
+  // the API key lives as long as the tab (sessionStorage), not on the device for good (#11)
+  window.localStorage.removeItem("lorawan-api-key"); // left there by earlier versions
+  const saved = window.sessionStorage.getItem("lorawan-api-key");
   if (saved) $("apikey").value = saved;
   $("apikey").addEventListener("change", () => {
-    window.localStorage.setItem("lorawan-api-key", $("apikey").value.trim());
+    window.sessionStorage.setItem("lorawan-api-key", $("apikey").value.trim());
     refresh();
   });
   $("search").addEventListener("input", () => {

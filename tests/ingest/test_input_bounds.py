@@ -71,6 +71,7 @@ def test_a_poison_uplink_does_not_take_its_chunk_out_of_the_registry(tmp_path: P
     svc.start(mqtt=False)
     try:
         svc.process_batch(batch)
+        assert svc.wait_idle(20)  # the registry updates are applied from the buffer (#20)
         assert len(registry.journal("A84041000181C061", limit=500)) == 49
         assert svc.outcomes[("rejected", "out_of_range")] == 1
         assert svc.outcomes[("rejected", "too_large")] == 1

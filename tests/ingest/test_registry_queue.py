@@ -213,8 +213,8 @@ reg = SqlRegistry(sys.argv[2], journal_per_device=1000)
 class Dying:
     def __getattr__(self, name):
         return getattr(reg, name)
-    def record_uplinks(self, records):
-        reg.record_uplinks(records)  # committed to the registry ...
+    def record_uplinks(self, records, **kw):
+        reg.record_uplinks(records, **kw)  # committed to the registry ...
         os.kill(os.getpid(), signal.SIGKILL)  # ... and gone before the buffer row is deleted
 a = RegistryApplier(buf, Dying())
 a.apply_once(buf.registry_peek(10_000))

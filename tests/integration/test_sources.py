@@ -341,7 +341,8 @@ def test_each_tts_source_refills_its_own_application_standin(
     now = datetime.now(UTC).replace(microsecond=0)
     missed = _tts("env", 40, 11, start=now - timedelta(hours=6))  # before the ingest started
     gap = _tts("env", 30, 12, start=now - timedelta(hours=2))  # while broker A was down
-    park = _tts("park", 30, 13, start=now - timedelta(hours=1))
+    # all in the past: the time policy (#11) refuses uplinks more than 10 min ahead
+    park = _tts("park", 30, 13, start=now - timedelta(hours=3))
     for msg in missed:
         standin.store(msg.payload)
     settings = load_settings(
