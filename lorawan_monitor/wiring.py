@@ -127,8 +127,7 @@ def import_devices_file(settings: Settings, registry: Registry) -> int:
     rows = load_devices_file(path)
     for warning in unknown_models(rows, build_decoders(settings), name=str(path)):
         log.warning("%s", warning)
-    for key, meta in rows:
-        registry.update_meta(key, meta, create=True)
+    registry.import_meta(rows)  # one transaction for the whole file
     log.info("imported %d devices from %s", len(rows), path)
     return len(rows)
 

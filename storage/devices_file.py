@@ -278,7 +278,7 @@ def _yaml_rows(text: str, name: str) -> list[tuple[int, Any]]:
 
 
 def import_devices(registry: Registry, entries: list[tuple[str, DeviceMeta]]) -> int:
-    """Create or update each device's metadata; returns how many were written."""
-    for key, meta in entries:
-        registry.update_meta(key, meta, create=True)
+    """Create or update each device's metadata (one transaction); returns how many rows
+    were written."""
+    registry.import_meta(entries)
     return len(entries)

@@ -433,6 +433,44 @@ class SqlRegistry:
             conn.execute(update(devices).where(devices.c.device_key == device_key).values(values))
         return _status(st)
 
+    def import_meta(self, entries: Sequence[tuple[str, DeviceMeta]]) -> tuple[int, int]:
+        """Set the metadata of many devices, creating the ones not known yet, in one
+        transaction (a devices file: thousands of rows, #11). Returns (created, updated);
+        a key given twice counts once and its last row wins."""
+        if not entries:
+            return 0, 0
+        keys = sorted({k for k, _ in entries})
+        created = 0
+        with self._writing(), self._tx(write=True) as conn:
+            rows: dict[str, dict[str, Any]] = {}
+            for i in range(0, len(keys), 500):  # SQLite's bound-parameter limit
+                part = keys[i : i + 500]
+                known = self._read_rows(conn, part)
+                created += len(part) - len(known)
+                rows.update(self._lock_rows(conn, part, _identity_from_key))
+            changed: dict[str, dict[str, Any]] = {}
+            for key, meta in entries:
+                values = {f: getattr(meta, f) for f in META_FIELDS if getattr(meta, f) is not None}
+                st = rows[key]
+                st.update(values)
+                changed.setdefault(key, {}).update(values)
+            groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for key, values in changed.items():
+                st = rows[key]
+                iv, _ = effective_interval(st["expected_interval_s"], st["learned_interval_s"])
+                values["overdue_after"] = overdue_after(st["last_seen"], iv)
+                groups.setdefault(tuple(sorted(values)), []).append(
+                    {"k_": key, **{f"v_{c}": v for c, v in values.items()}}
+                )
+            for cols, params in groups.items():  # one executemany per set of columns
+                stmt = (
+                    update(devices)
+                    .where(devices.c.device_key == bindparam("k_"))
+                    .values({c: bindparam(f"v_{c}") for c in cols})
+                )
+                conn.execute(stmt, params)
+        return created, len(keys) - created
+
     # -- queries -----------------------------------------------------------------------
 
     def get_device(self, device_key: str) -> DeviceStatus | None:

@@ -243,6 +243,10 @@ class Registry(Protocol):
     ) -> DeviceStatus:
         """Set the non-None fields of ``meta`` (create the device when asked)."""
 
+    def import_meta(self, entries: Sequence[tuple[str, DeviceMeta]]) -> tuple[int, int]:
+        """Set the metadata of many devices (creating missing ones) in one transaction;
+        returns (created, updated)."""
+
     def journal(self, device_key: str, *, limit: int = 50) -> list[JournalEntry]: ...
 
     def journal_for_redecode(

@@ -319,14 +319,8 @@ def import_devices(
     """Import a devices file (YAML or CSV, the format of LORAWAN_INGEST__DEVICES_FILE):
     creates devices that are not known yet and sets the metadata it gives."""
     entries = _parse_devices_file(body.format, body.content)
-    created = updated = 0
-    keys: list[str] = []
-    for key, meta in entries:
-        existed = registry.get_device(key) is not None
-        registry.update_meta(key, meta, create=True)
-        created += not existed
-        updated += existed
-        keys.append(key)
+    created, updated = registry.import_meta(entries)  # one transaction, not one per row
+    keys = [k for k, _ in entries]
     return ImportResultPublic(imported=len(keys), created=created, updated=updated, devices=keys)
 
 

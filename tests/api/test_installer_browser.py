@@ -417,3 +417,8 @@ def test_installer_key_field(browser: object, keyed_url: str) -> None:
     page.locator("#apikey").dispatch_event("change")
     expect(page.locator("#device-list li")).to_have_count(6)
     expect(page.locator("#error")).to_be_hidden()
+    # kept for the tab only (#11): nothing of the key stays on the phone
+    assert page.evaluate("window.sessionStorage.getItem('lorawan-api-key')") == API_KEY
+    assert page.evaluate("window.localStorage.getItem('lorawan-api-key')") is None
+    page.reload()
+    expect(page.locator("#device-list li")).to_have_count(6)  # same tab: still there
