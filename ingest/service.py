@@ -31,11 +31,10 @@ from ingest.registry_queue import dead_letter as registry_dead_letter
 from ingest.summary import Summary
 from ingest.timepolicy import TimePolicy
 from lorawan_monitor import metrics as m
-from lorawan_monitor.errors import SinkAuthError, SinkError, SinkRejectedError, SinkUnavailableError
+from lorawan_monitor.errors import SinkAuthError, SinkError, SinkUnavailableError
 from lorawan_monitor.health import DEPENDENCY_UP
 from lorawan_monitor.settings import Settings
-from storage.base import Point, TimeSeriesStore
-from storage.lineprotocol import line, parse_line
+from storage.base import TimeSeriesStore
 from storage.registry_base import DeviceMeta, Registry
 
 log = logging.getLogger(__name__)
@@ -143,14 +142,13 @@ class IngestService:
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self, *, mqtt: bool = True, subscribe: bool = True) -> None:
-        if hasattr(self.store, "ensure_database"):
-            try:
-                self.store.ensure_database()
-            except SinkError as exc:  # reported once here; the writer logs when it is back
-                log.error("time-series store unavailable at start: %s; buffering", exc)
-                self._sink_down = True
-                m.STATE.sink_ok, m.STATE.sink_error = False, str(exc)
-                DEPENDENCY_UP.labels(dependency="store").set(0)
+        try:
+            self.store.ensure_ready()
+        except SinkError as exc:  # reported once here; the writer logs when it is back
+            log.error("time-series store unavailable at start: %s; buffering", exc)
+            self._sink_down = True
+            m.STATE.sink_ok, m.STATE.sink_error = False, str(exc)
+            DEPENDENCY_UP.labels(dependency="store").set(0)
         self._threads = [
             threading.Thread(target=self._process_loop, name="ingest-processor", daemon=True),
             threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True),
@@ -543,20 +541,12 @@ class IngestService:
         dead-lettered with its reason and counted — it never stops the writer (#11)."""
         t0 = time.perf_counter()
         all_lines = [ln for c in chunks for ln in c.lines if ln]
-        write_lines = getattr(self.store, "write_lines", None)
-        bad: list[tuple[str, str, str]] = []  # (line, reason, message)
-        if write_lines is not None:  # InfluxDB: the buffered lines go out as they are
-            res = write_lines(all_lines)
-            written = res.written
-            bad.extend((ln, "sink_rejected", why) for ln, why in res.rejected_lines)
-        else:
-            points: list[Point] = []
-            for ln in all_lines:
-                try:
-                    points.append(parse_line(ln))
-                except ValueError as exc:
-                    bad.append((ln, "unparseable_line", str(exc)))
-            written = self._write_points(points, bad)
+        res = self.store.write_lines(all_lines)  # line protocol: the buffer's own format
+        written = res.written
+        bad: list[tuple[str, str, str]] = [  # (line, reason, message)
+            *((ln, "unparseable_line", why) for ln, why in res.unreadable_lines),
+            *((ln, "sink_rejected", why) for ln, why in res.rejected_lines),
+        ]
         m.WRITE_LATENCY.observe(time.perf_counter() - t0)
         if bad:
             self._dead_letter_lines(bad)
@@ -564,20 +554,6 @@ class IngestService:
         self.points_written += written
         m.POINTS_WRITTEN.inc(written)
         m.WRITE_BATCHES.labels(result="ok" if not bad else "partial").inc()
-
-    def _write_points(self, points: list[Point], bad: list[tuple[str, str, str]]) -> int:
-        """Write; on a refusal split in halves until the refused points stand alone."""
-        if not points:
-            return 0
-        try:
-            self.store.write(points)
-            return len(points)
-        except SinkRejectedError as exc:
-            if len(points) == 1:
-                bad.append((line(points[0]), "sink_rejected", str(exc)))
-                return 0
-            mid = len(points) // 2
-            return self._write_points(points[:mid], bad) + self._write_points(points[mid:], bad)
 
     def _dead_letter_lines(self, bad: Sequence[tuple[str, str, str]]) -> None:
         now = time.time()

@@ -69,11 +69,35 @@ class PointQuery:
     descending: bool = False
 
 
+@dataclass
+class WriteResult:
+    """What a ``write_lines`` did: lines written, and the ones refused with the reason
+    (the ingest dead-letters those; they never stop the writer, #11)."""
+
+    written: int = 0
+    rejected: int = 0
+    reasons: list[str] = field(default_factory=list)
+    #: each line the store refused as malformed, with the store's reason
+    rejected_lines: list[tuple[str, str]] = field(default_factory=list)
+    #: each line that is not line protocol at all (nobody can read it), with the reason
+    unreadable_lines: list[tuple[str, str]] = field(default_factory=list)
+
+
 class TimeSeriesStore(Protocol):
     """What ingest writes to and the API / exports read from."""
 
     def write(self, points: Sequence[Point]) -> None:
         """Write points; raise SinkError subclasses (classified) on failure."""
+
+    def write_lines(self, lines: Sequence[str]) -> WriteResult:
+        """Write InfluxDB line-protocol lines — the internal point format: the durable
+        buffer holds lines, and ingest hands them over as they are. A line the store
+        refuses (or cannot read) is isolated and reported in the result, the others are
+        written; an unreachable store raises ``SinkUnavailableError`` / ``SinkAuthError``."""
+
+    def ensure_ready(self) -> None:
+        """Prepare the store before the first write (InfluxDB: create the database);
+        raises a SinkError when it is unreachable. Idempotent."""
 
     def query(
         self,

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,7 +38,7 @@ from lorawan_monitor.errors import (
     SinkUnavailableError,
 )
 from lorawan_monitor.settings import InfluxSettings
-from storage.base import Aggregate, Point, PointQuery, Series, SeriesPoint, to_ns
+from storage.base import Aggregate, Point, PointQuery, Series, SeriesPoint, WriteResult, to_ns
 from storage.lineprotocol import lines as to_lines
 
 log = logging.getLogger(__name__)
@@ -59,15 +58,6 @@ def from_ns(ns: int) -> datetime:
     return datetime.fromtimestamp(ns // 1_000_000_000, tz=UTC).replace(
         microsecond=(ns % 1_000_000_000) // 1000
     )
-
-
-@dataclass
-class WriteResult:
-    written: int = 0
-    rejected: int = 0
-    reasons: list[str] = field(default_factory=list)
-    #: each refused line with InfluxDB's reason (for the dead letters)
-    rejected_lines: list[tuple[str, str]] = field(default_factory=list)
 
 
 class InfluxStore:
@@ -179,6 +169,10 @@ class InfluxStore:
         return version or "unknown"
 
     # -- writing -------------------------------------------------------------------
+
+    def ensure_ready(self) -> None:
+        """The store protocol's preparation: create the v1 database (best effort)."""
+        self.ensure_database()
 
     def ensure_database(self) -> None:
         """Create the v1 database if it does not exist (needs admin rights; best effort)."""

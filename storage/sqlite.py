@@ -31,7 +31,17 @@ from pathlib import Path
 from typing import Any
 
 from lorawan_monitor.errors import SinkRejectedError, SinkUnavailableError
-from storage.base import Aggregate, FieldValue, Point, PointQuery, Series, SeriesPoint, to_ns
+from storage.base import (
+    Aggregate,
+    FieldValue,
+    Point,
+    PointQuery,
+    Series,
+    SeriesPoint,
+    WriteResult,
+    to_ns,
+)
+from storage.lineprotocol import line, parse_line
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS series (
@@ -151,6 +161,41 @@ class SqliteStore:
                         " VALUES (?, ?, ?, ?)",
                         (sid, name, time_ns, value),
                     )
+
+    def write_lines(self, lines: Sequence[str]) -> WriteResult:
+        """Write line-protocol lines (the buffer's format): each line is read back with
+        the exact reader; an unreadable line or a refused point is isolated (the batch
+        is split in halves until it stands alone) and reported, the rest is written."""
+        result = WriteResult()
+        points: list[Point] = []
+        for ln in lines:
+            if not ln:
+                continue
+            try:
+                points.append(parse_line(ln))
+            except ValueError as exc:
+                result.unreadable_lines.append((ln, str(exc)))
+        self._write_isolating(points, result)
+        result.rejected = len(result.rejected_lines)
+        return result
+
+    def _write_isolating(self, points: list[Point], result: WriteResult) -> None:
+        if not points:
+            return
+        try:
+            self.write(points)
+            result.written += len(points)
+        except SinkRejectedError as exc:
+            if len(points) == 1:
+                result.rejected_lines.append((line(points[0]), str(exc)))
+                result.reasons.append(str(exc))
+                return
+            mid = len(points) // 2
+            self._write_isolating(points[:mid], result)
+            self._write_isolating(points[mid:], result)
+
+    def ensure_ready(self) -> None:
+        """Nothing to prepare: the schema is created when the store is opened."""
 
     # -- reading ---------------------------------------------------------------------
     def _series(

@@ -276,3 +276,19 @@ def test_read_points_pages_filters_and_orders_in_the_store(store: TimeSeriesStor
     assert values(store.read_points(probe, limit=10)) == [-5.0, -5.0, -5.0]
     assert store.read_points(PointQuery(measurement="nothing"), limit=10) == []
     assert store.count_points(PointQuery(measurement="nothing")) == 0
+
+
+def test_write_lines_is_the_one_write_path_and_isolates_a_bad_line(store: TimeSeriesStore) -> None:
+    """Line protocol is the internal point format (#12): both stores take the buffer's
+    lines as they are, write the good ones and report the bad one with a reason."""
+    t = to_ns(T0)
+    good = [f"temperature,device=d{i} value={i}.5 {t + i}" for i in range(5)]
+    bad = f"temperature,device=x value= {t + 99}"  # a field without a value
+    res = store.write_lines([*good[:2], bad, *good[2:]])
+    assert res.written == 5
+    refused = [ln for ln, _ in res.rejected_lines + res.unreadable_lines]
+    assert refused == [bad]
+    assert all(why for _, why in res.rejected_lines + res.unreadable_lines)
+    assert store.count("temperature") == 5
+    store.ensure_ready()  # idempotent, and the data stays
+    assert store.count("temperature") == 5
