@@ -358,27 +358,15 @@ class SourceSettings(BaseModel):
         return _http_url(v)
 
     def mqtt(self, common: MqttSettings, client_id: str) -> MqttSettings:
-        """The single-broker settings of this source (back-off and timeouts from ``common``)."""
-        return MqttSettings(
-            host=self.host,
-            port=self.port,
-            transport=self.transport,
-            tls=self.tls,
-            tls_ca_file=self.tls_ca_file,
-            tls_insecure=self.tls_insecure,
-            username=self.username,
-            password=self.password,
-            client_id=client_id,
-            protocol=self.protocol,
-            keepalive=self.keepalive,
-            envelope=self.kind,
-            topics=self.topics,
-            share_group=self.share_group,
-            qos=self.qos,
-            session_expiry=self.session_expiry,
-            reconnect_min_delay=common.reconnect_min_delay,
-            reconnect_max_delay=common.reconnect_max_delay,
-            connect_timeout=common.connect_timeout,
+        """The single-broker settings of this source: the fields both models share, the
+        source's kind as the envelope, back-off and timeouts from ``common``."""
+        shared = (set(SourceSettings.model_fields) & set(MqttSettings.model_fields)) - {"client_id"}
+        return common.model_copy(
+            update={
+                **self.model_dump(include=shared),
+                "client_id": client_id,
+                "envelope": self.kind,
+            }
         )
 
     def tts(self, common: TtsSettings) -> TtsSettings:

@@ -28,7 +28,7 @@ from typing import Any
 
 from decoders.quantities import CATALOGUE, Quantity, QuantityInfo
 from opendata.aggregate import NOT_EXPORTED, PEOPLE
-from storage.base import PointQuery
+from storage.base import PointQuery, to_ns
 from storage.registry_base import DeviceStatus, Registry
 
 ENTITY_SETS = (
@@ -303,8 +303,6 @@ class StaModel:
     # -- observations ------------------------------------------------------------------
 
     def observation(self, ds: Entity, time: datetime, value: float | None) -> Entity:
-        from storage.base import to_ns
-
         key = self.streams[ds.id]
         result: float | None = value
         quality: str | None = None

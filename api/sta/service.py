@@ -29,6 +29,7 @@ from api.sta.filter import (
 )
 from api.sta.model import NAVIGATION, Entity, StaModel
 from storage.base import Comparison, PointQuery, TimeSeriesStore
+from storage.sqlite import from_ns
 
 DEFAULT_TOP = 100
 MAX_TOP = 1000
@@ -343,8 +344,6 @@ class StaRequest:
         ds = self.model.sets["Datastreams"].get(ds_id)
         if ds is None or not ns.isdigit():
             raise StaError(404, f"no Observation {oid!r}")
-        from storage.sqlite import from_ns
-
         t = from_ns(int(ns))
         q = self.model.streams[ds_id].query(start=t, end=t + timedelta(microseconds=1))
         pts = self.store.read_points(q, limit=1)
