@@ -411,7 +411,9 @@ function renderDetail() {
     fact(dl, t("battery"), batt.join(" / "), t("bat_no_verdict"));
   }
   const cat = d.category ? TEXTS[state.lang]["cat_" + d.category] || d.category : null;
-  if (d.site || cat) fact(dl, t("site"), [d.site, cat].filter(Boolean).join(" · "));
+  // each under its own label: a category alone is not a site
+  if (d.site) fact(dl, t("site"), d.site);
+  if (cat) fact(dl, t("category"), cat);
 
   const tbody = $("detail-readings").tBodies[0];
   tbody.replaceChildren();
