@@ -21,7 +21,7 @@ from fastapi.security import APIKeyHeader
 
 from api.errors import ApiKeyError
 from decoders.registry import DecoderRegistry
-from lorawan_monitor.metrics import ServiceState
+from lorawan_monitor.health import ServiceState
 from lorawan_monitor.settings import Settings
 from storage.base import TimeSeriesStore
 from storage.registry_base import Registry

@@ -30,7 +30,7 @@ from api.schemas import ErrorPublic, ParameterErrorPublic
 from api.security import SecurityMiddleware
 from api.sta import routes as sta
 from decoders.registry import NATIVE, DecoderRegistry
-from lorawan_monitor.metrics import STATE, ServiceState
+from lorawan_monitor.health import ServiceState
 from lorawan_monitor.settings import Settings
 from storage.base import TimeSeriesStore
 from storage.registry_base import Registry
@@ -59,7 +59,7 @@ def create_app(
     store: TimeSeriesStore,
     registry: Registry,
     decoders: DecoderRegistry | None = None,
-    state: ServiceState = STATE,
+    state: ServiceState | None = None,
     clock: Callable[[], datetime] = _now,
     alert_db: Any = None,
 ) -> FastAPI:
@@ -89,7 +89,8 @@ def create_app(
     app.state.store = store
     app.state.registry = registry
     app.state.decoders = decoders if decoders is not None else NATIVE
-    app.state.service_state = state
+    # readiness: the ingest's state when both run in one process; else this API's own
+    app.state.service_state = state if state is not None else ServiceState()
     app.state.clock = clock
     app.state.alert_db = alert_db  # alerts.state.AlertDb; None: built from the registry
     app.state.keyring = KeyRing.from_keys(k.get_secret_value() for k in settings.api.api_keys)

@@ -31,7 +31,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from api.main import create_app  # noqa: E402
 from ingest.models import RawMessage  # noqa: E402
 from ingest.service import IngestService  # noqa: E402
-from lorawan_monitor.metrics import ServiceState  # noqa: E402
+from lorawan_monitor.health import ServiceState  # noqa: E402
 from lorawan_monitor.settings import load_settings  # noqa: E402
 from simulator.fleet import default_fleet, generate  # noqa: E402
 from storage.base import (  # noqa: E402

@@ -33,6 +33,7 @@ import orjson
 
 from ingest.buffer import DeadLetter, DurableBuffer, RegistryBatch
 from lorawan_monitor import metrics as m
+from lorawan_monitor.health import ServiceState
 from storage.registry_base import Registry, UplinkRecord
 
 log = logging.getLogger(__name__)
@@ -195,8 +196,11 @@ class RegistryApplier:
         max_backoff: float = 30.0,
         max_cached: int = 6_000,
         on_applied: Callable[[], None] | None = None,
+        state: ServiceState | None = None,
     ) -> None:
         self.buffer = buffer
+        #: the readiness state of the service that owns this applier (its own when None)
+        self.state = state if state is not None else ServiceState()
         self.registry = registry
         self.max_records = max_records
         self.max_attempts = max_attempts
@@ -383,6 +387,4 @@ class RegistryApplier:
     def _publish(self, error: str | None = None) -> None:
         pending = self.buffer.registry_pending
         m.REGISTRY_PENDING.set(pending)
-        m.STATE.registry_pending = pending
-        m.STATE.registry_ok = not self.down
-        m.STATE.registry_error = error if self.down else None
+        self.state.set_registry(pending, not self.down, error if self.down else None)

@@ -32,7 +32,7 @@ from ingest.summary import Summary
 from ingest.timepolicy import TimePolicy
 from lorawan_monitor import metrics as m
 from lorawan_monitor.errors import SinkAuthError, SinkError, SinkUnavailableError
-from lorawan_monitor.health import DEPENDENCY_UP
+from lorawan_monitor.health import DEPENDENCY_UP, ServiceState
 from lorawan_monitor.settings import Settings
 from storage.base import TimeSeriesStore
 from storage.registry_base import DeviceMeta, Registry
@@ -63,12 +63,17 @@ class IngestService:
         registry: Registry | None = None,
         decoders: DecoderRegistry | None = None,
         buffer_path: Path | None = None,
-        transport_factory: Callable[[Callable[[RawMessage], None]], _Transport] | None = None,
+        transport_factory: Callable[[Callable[[RawMessage], None], ServiceState], _Transport]
+        | None = None,
         chunk_size: int = 2000,
         max_queued: int = 4000,
         meta_ttl: float = 30.0,
+        state: ServiceState | None = None,
     ) -> None:
+        """``state``: the readiness state this service reports into (a new one when None;
+        pass one the API is given too when both run in one process)."""
         self.settings = settings
+        self.state = state if state is not None else ServiceState()
         self.store = store
         self.registry = registry
         self.buffer = DurableBuffer(
@@ -118,11 +123,13 @@ class IngestService:
         self._received = 0
         self._processed = 0
         self._sink_down = False
-        m.STATE.buffer_limit = settings.storage.buffer_max_points
+        self.state.buffer_limit = settings.storage.buffer_max_points
         self._meta_down = False
         self._registry_dropped = 0
         self.applier = (
-            RegistryApplier(self.buffer, registry, on_applied=self._written_event.set)
+            RegistryApplier(
+                self.buffer, registry, on_applied=self._written_event.set, state=self.state
+            )
             if registry is not None
             else None
         )
@@ -147,7 +154,7 @@ class IngestService:
         except SinkError as exc:  # reported once here; the writer logs when it is back
             log.error("time-series store unavailable at start: %s; buffering", exc)
             self._sink_down = True
-            m.STATE.sink_ok, m.STATE.sink_error = False, str(exc)
+            self.state.set_sink(False, str(exc))
             DEPENDENCY_UP.labels(dependency="store").set(0)
         self._threads = [
             threading.Thread(target=self._process_loop, name="ingest-processor", daemon=True),
@@ -159,7 +166,7 @@ class IngestService:
             self.applier.start()
         if mqtt:
             if self._transport_factory is not None:
-                self._transport = self._transport_factory(self.feed)
+                self._transport = self._transport_factory(self.feed, self.state)
             else:
                 from ingest.transport.mqtt import MqttTransport
 
@@ -168,6 +175,7 @@ class IngestService:
                     self.feed,
                     on_connect=self._on_mqtt_connect,
                     subscribe=subscribe,
+                    state=self.state,
                 )
             self._transport.start()
         if self.settings.tts.enabled:
@@ -435,7 +443,7 @@ class IngestService:
             self.applier.queued(self.buffer.last_registry_id, work)
             self._count_registry_dropped()
         m.BUFFER_DEPTH.set(self.buffer.depth)
-        m.STATE.buffer_depth = self.buffer.depth
+        self.state.buffer_depth = self.buffer.depth
         # counted per batch: a labelled Prometheus counter costs microseconds per call
         outcomes = Counter((r.outcome, r.reason) for r in results)
         self.outcomes.update(outcomes)
@@ -501,13 +509,13 @@ class IngestService:
                         "time-series store is back; writing %d buffered points", self.buffer.depth
                     )
                     self._sink_down = False
-                    m.STATE.sink_ok, m.STATE.sink_error = True, None
+                    self.state.set_sink(True, None)
                 DEPENDENCY_UP.labels(dependency="store").set(1)
             except (SinkUnavailableError, SinkAuthError) as exc:
                 if not self._sink_down:
                     log.error("time-series store unavailable: %s; buffering", exc)
                     self._sink_down = True
-                m.STATE.sink_ok, m.STATE.sink_error = False, str(exc)
+                self.state.set_sink(False, str(exc))
                 DEPENDENCY_UP.labels(dependency="store").set(0)
                 m.WRITE_BATCHES.labels(result=exc.reason).inc()
                 wait = getattr(exc, "retry_after", None) or backoff
@@ -517,7 +525,7 @@ class IngestService:
                 log.exception("unexpected error writing to the store")
                 failures = failures + 1 if chunks[0].id == failed_chunk else 1
                 failed_chunk = chunks[0].id
-                m.STATE.writer_error = f"{type(exc).__name__}: {exc}"[:300]
+                self.state.writer_error = f"{type(exc).__name__}: {exc}"[:300]
                 if failures >= MAX_WRITE_ATTEMPTS:  # a poison chunk: set aside, go on
                     self._dead_letter_lines(
                         [(ln, "write_failed", repr(exc)) for c in chunks for ln in c.lines]
@@ -527,13 +535,13 @@ class IngestService:
                 self._stop.wait(backoff)
             else:
                 failures = 0
-                m.STATE.writer_error = None
+                self.state.writer_error = None
             m.BUFFER_DEPTH.set(self.buffer.depth)
             age = self.buffer.oldest_age()
             m.BUFFER_OLDEST_AGE.set(age)
-            m.STATE.buffer_oldest_age = age
-            m.STATE.points_dropped = self.buffer.dropped
-            m.STATE.buffer_depth = self.buffer.depth
+            self.state.buffer_oldest_age = age
+            self.state.points_dropped = self.buffer.dropped
+            self.state.buffer_depth = self.buffer.depth
             self._written_event.set()
 
     def _write(self, chunks: Sequence[Chunk]) -> None:

@@ -29,8 +29,8 @@ from prometheus_client.registry import REGISTRY, Collector
 from ingest.models import RawMessage
 from ingest.transport.mqtt import ClientFactory, MqttTransport, default_client_id
 from lorawan_monitor.errors import ConfigError
-from lorawan_monitor.health import DependencyHealth
-from lorawan_monitor.metrics import MQTT_CONNECTED, SOURCE_UP, STATE
+from lorawan_monitor.health import DependencyHealth, ServiceState
+from lorawan_monitor.metrics import MQTT_CONNECTED, SOURCE_UP
 from lorawan_monitor.settings import Settings, SourceSettings, TtsSettings
 
 log = logging.getLogger(__name__)
@@ -43,8 +43,11 @@ class SourceHealth(DependencyHealth):
     The transport's diagnosis speaks of ``LORAWAN_MQTT__HOST`` and the like; for a source
     those are ``LORAWAN_SOURCES[i].host`` (the i-th entry of ``sources``)."""
 
-    def __init__(self, index: int, source: str, logger: logging.Logger) -> None:
-        super().__init__(f"source:{source}", logger)
+    def __init__(
+        self, index: int, source: str, logger: logging.Logger, state: ServiceState
+    ) -> None:
+        super().__init__(f"source:{source}", logger, state)
+        self.state = state
         self.index = index
         self.source = source
 
@@ -58,13 +61,13 @@ class SourceHealth(DependencyHealth):
         text = self._words(message)
         new = super().down(text)
         SOURCE_UP.labels(source=self.source).set(0)
-        STATE.set_source(self.source, False, text)
+        self.state.set_source(self.source, False, text)
         return new
 
     def up(self, message: str) -> bool:
         was_down = super().up(self._words(message))
         SOURCE_UP.labels(source=self.source).set(1)
-        STATE.set_source(self.source, True, None)
+        self.state.set_source(self.source, True, None)
         return was_down
 
 
@@ -83,6 +86,7 @@ class SourceTransport(MqttTransport):
         on_change: Callable[[], None],
         on_connect: Callable[[bool], None] | None = None,
         client_factory: ClientFactory | None = None,
+        state: ServiceState | None = None,
     ) -> None:
         base = settings.mqtt.client_id or default_client_id()
         client_id = source.client_id or f"{base}-{source.name}"
@@ -92,10 +96,11 @@ class SourceTransport(MqttTransport):
             on_connect=on_connect,
             # None: the transport's own choice (its fast client, or plain paho as fallback)
             client_factory=client_factory,
+            state=state,
         )
         self.index = index
         self.name = source.name
-        self.health = SourceHealth(index, source.name, log)
+        self.health = SourceHealth(index, source.name, log, self.state)
         self._on_change = on_change
         self._denied: list[str] = []
         self._retry: threading.Timer | None = None
@@ -103,7 +108,7 @@ class SourceTransport(MqttTransport):
         self._sub_lock = threading.Lock()
         self.client.on_subscribe = self._on_subscribe
         SOURCE_UP.labels(source=source.name).set(0)
-        STATE.set_source(source.name, False, f"source {source.name!r}: connecting")
+        self.state.set_source(source.name, False, f"source {source.name!r}: connecting")
 
     @property
     def up(self) -> bool:
@@ -114,7 +119,7 @@ class SourceTransport(MqttTransport):
         if self._retry is not None:
             self._retry.cancel()
         super().stop(expire_session=expire_session)
-        STATE.set_source(self.name, None, None)  # stopped on purpose: no longer a problem
+        self.state.set_source(self.name, None, None)  # stopped on purpose: no longer a problem
         self._on_change()
 
     def _on_connect(
@@ -192,10 +197,13 @@ class MultiSourceTransport:
         client_factory: ClientFactory | None = None,
         watermarks: Callable[[], dict[str, datetime]] | None = None,
         refill_transport: Any = None,
+        state: ServiceState | None = None,
     ) -> None:
         if not settings.sources:
             raise ConfigError("LORAWAN_SOURCES: no sources configured")
         self.settings = settings
+        #: the readiness state of the service this transport feeds (its own when None)
+        self.state = state if state is not None else ServiceState()
         self._feed = feed
         self._lock = threading.Lock()
         self._user_on_connect = on_connect
@@ -220,6 +228,7 @@ class MultiSourceTransport:
                     on_change=self._aggregate,
                     on_connect=_bind(self._connected, source),
                     client_factory=client_factory,
+                    state=self.state,
                 )
             )
         _COLLECTOR.current = self
@@ -351,7 +360,7 @@ class MultiSourceTransport:
         """The process-wide "connected" state: every source up."""
         with self._lock:
             up = all(t.up for t in self.transports)
-            STATE.mqtt_connected = up
+            self.state.mqtt_connected = up
             MQTT_CONNECTED.set(1 if up else 0)
 
 
@@ -476,9 +485,10 @@ def check_workers(settings: Settings, workers: int) -> None:
 
 def transport_factory(
     settings: Settings,
-) -> Callable[[Callable[[RawMessage], None]], MultiSourceTransport] | None:
+) -> Callable[[Callable[[RawMessage], None], ServiceState], MultiSourceTransport] | None:
     """What ``IngestService(transport_factory=...)`` takes: None without sources (the one
-    ``LORAWAN_MQTT__*`` broker, unchanged)."""
+    ``LORAWAN_MQTT__*`` broker, unchanged). The service calls it with its ``feed`` and its
+    readiness state."""
     if not settings.sources:
         return None
-    return lambda feed: MultiSourceTransport(settings, feed)
+    return lambda feed, state: MultiSourceTransport(settings, feed, state=state)

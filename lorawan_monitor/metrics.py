@@ -1,14 +1,12 @@
-"""Prometheus metrics and the service state behind readiness.
+"""Prometheus metrics.
 
 Counters are process-wide (the Prometheus client convention); ``/metrics`` renders
-them. Counters are never logged: state changes are logged once (down / back).
+them. Counters are never logged: state changes are logged once (down / back). What
+readiness reports is not here: it is the running service's own
+:class:`lorawan_monitor.health.ServiceState`.
 """
 
 from __future__ import annotations
-
-import threading
-import time
-from dataclasses import dataclass, field
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -46,79 +44,3 @@ REGISTRY_PENDING = Gauge(
     "lorawan_registry_pending",
     "Registry updates (uplink records, status events) buffered durably, not yet applied",
 )
-
-
-@dataclass
-class ServiceState:
-    """What readiness reports. Updated by ingest, read by the API."""
-
-    mqtt_connected: bool = False
-    mqtt_enabled: bool = False
-    sink_ok: bool = True
-    sink_error: str | None = None
-    buffer_depth: int = 0
-    buffer_limit: int = 0
-    buffer_oldest_age: float = 0.0
-    points_dropped: int = 0
-    #: why a dependency is down (``mqtt``, ``registry``; the store uses ``sink_error``),
-    #: in the words of the ERROR that was logged, naming the setting to check
-    dependency_errors: dict[str, str] = field(default_factory=dict)
-    #: per source of a multi-source ingest (#16): name -> (up, why it is down)
-    sources: dict[str, tuple[bool, str | None]] = field(default_factory=dict)
-    #: registry updates waiting in the durable buffer (#20); registry_ok False while down
-    registry_pending: int = 0
-    registry_ok: bool = True
-    registry_error: str | None = None
-    #: the writer's last unexpected error while it keeps failing (None when writing)
-    writer_error: str | None = None
-    started: float = field(default_factory=time.time)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def set_dependency_error(self, name: str, message: str | None) -> None:
-        with self._lock:
-            if message is None:
-                self.dependency_errors.pop(name, None)
-            else:
-                self.dependency_errors[name] = message
-
-    def set_source(self, name: str, up: bool | None, reason: str | None) -> None:
-        """``up=None``: the source was stopped on purpose and is no longer reported."""
-        with self._lock:
-            if up is None:
-                self.sources.pop(name, None)
-            else:
-                self.sources[name] = (up, reason)
-
-    def ready(self) -> tuple[bool, list[str]]:
-        problems: list[str] = []
-        with self._lock:
-            errors = dict(self.dependency_errors)
-            sources = dict(self.sources)
-        for name, (up, why) in sources.items():
-            if not up:
-                problems.append(why or f"source {name!r}: not connected")
-        if self.mqtt_enabled and not self.mqtt_connected and not sources:
-            why = errors.get("mqtt")
-            problems.append(
-                f"not connected to the MQTT broker: {why}"
-                if why
-                else "not connected to the MQTT broker"
-            )
-        if "registry" in errors:
-            problems.append(errors["registry"])
-        if not self.sink_ok:
-            problems.append(f"time-series store unavailable: {self.sink_error or 'unknown'}")
-        if not self.registry_ok:
-            problems.append(
-                f"registry unavailable ({self.registry_pending} updates buffered): "
-                f"{self.registry_error or 'unknown'}"
-            )
-        if self.writer_error:
-            problems.append(f"the writer is failing: {self.writer_error}")
-        if self.buffer_limit and self.buffer_depth > 0.9 * self.buffer_limit:
-            problems.append(f"buffer nearly full ({self.buffer_depth}/{self.buffer_limit})")
-        return (not problems, problems)
-
-
-#: the process's service state (one ingest per process)
-STATE = ServiceState()

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from decoders.registry import NATIVE, DecoderRegistry
 from lorawan_monitor.errors import ConfigError, SinkUnavailableError
-from lorawan_monitor.health import DependencyHealth
+from lorawan_monitor.health import DependencyHealth, ServiceState
 from lorawan_monitor.settings import Settings
 from storage.base import TimeSeriesStore
 from storage.registry_base import Registry
@@ -34,7 +34,9 @@ def build_store(settings: Settings) -> TimeSeriesStore:
     return SqliteStore(settings.storage.data_dir / "timeseries.db")
 
 
-def build_registry(settings: Settings) -> Registry:
+def build_registry(settings: Settings, *, state: ServiceState | None = None) -> Registry:
+    """The device registry; its database's outages are logged once down, once back, and
+    reported into ``state`` (the readiness of the service that uses it), when given."""
     from storage.registry import SqlRegistry
 
     dsn = settings.storage.registry_dsn()
@@ -47,7 +49,7 @@ def build_registry(settings: Settings) -> Registry:
             f"registry database unreachable: {_first_line(exc)} — check "
             "LORAWAN_STORAGE__REGISTRY_URL and that the database runs"
         ) from exc
-    watch_registry(registry.engine)
+    watch_registry(registry.engine, state)
     return registry
 
 
@@ -64,14 +66,14 @@ def check_influx(store: InfluxStore) -> None:
     log.debug("InfluxDB %s at %s", version, store.settings.url)
 
 
-def watch_registry(engine: Engine) -> None:
+def watch_registry(engine: Engine, state: ServiceState | None = None) -> None:
     """Log the registry database once when it fails and once when it answers again.
 
     SQLAlchemy's public engine events: ``handle_error`` sees every DB-API error (the
     connection ones included), ``after_cursor_execute`` every statement that worked."""
     from sqlalchemy import event
 
-    health = DependencyHealth("registry", log)
+    health = DependencyHealth("registry", log, state)
     where = engine.url.render_as_string(hide_password=True)
 
     def failed(ctx: ExceptionContext) -> None:

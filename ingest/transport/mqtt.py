@@ -36,8 +36,8 @@ from paho.mqtt.properties import Properties
 
 from ingest.models import RawMessage
 from ingest.transport.diagnose import connack_message, diagnose, where
-from lorawan_monitor.health import DependencyHealth
-from lorawan_monitor.metrics import MQTT_CONNECTED, STATE
+from lorawan_monitor.health import DependencyHealth, ServiceState
+from lorawan_monitor.metrics import MQTT_CONNECTED
 from lorawan_monitor.settings import MqttSettings
 
 log = logging.getLogger(__name__)
@@ -298,10 +298,14 @@ class MqttTransport:
         client_factory: ClientFactory | None = None,
         on_connect: Callable[[bool], None] | None = None,
         subscribe: bool = True,
+        state: ServiceState | None = None,
     ) -> None:
         """``client_factory`` None: :class:`BufferedClient` where paho's internals are the
-        tested ones (:func:`fast_path_problem`), else plain paho with one warning."""
+        tested ones (:func:`fast_path_problem`), else plain paho with one warning.
+        ``state``: the readiness state of the service this transport feeds (its own when
+        None)."""
         self.settings = settings
+        self.state = state if state is not None else ServiceState()
         #: False: resume the session without subscribing (draining a retired worker, #20)
         self._subscribe = subscribe
         self._on_message_cb = on_message
@@ -352,7 +356,7 @@ class MqttTransport:
         self.subscribed = threading.Event()
         self._was_connected = False
         #: down once / back once, named settings (see lorawan_monitor.health)
-        self.health = DependencyHealth("mqtt", log)
+        self.health = DependencyHealth("mqtt", log, self.state)
         self._watchdog: threading.Timer | None = None
         self._manual_ack = settings.qos > 0
         self._stopping = False
@@ -360,7 +364,7 @@ class MqttTransport:
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
-        STATE.mqtt_enabled = True
+        self.state.mqtt_enabled = True
         if self.v5 and not self._lean:
             self._lean = install_lean_publish_properties()
             if not self._lean:
@@ -413,9 +417,9 @@ class MqttTransport:
                 self._lean = False
                 release_lean_publish_properties()
             self.connected.clear()
-            STATE.mqtt_connected = False
+            self.state.mqtt_connected = False
             MQTT_CONNECTED.set(0)
-            STATE.set_dependency_error("mqtt", None)  # stopped on purpose: no longer a problem
+            self.state.set_dependency_error("mqtt", None)  # stopped on purpose: no longer a problem
 
     def unsubscribe(self, topics: Sequence[str], timeout: float = 10.0) -> bool:
         """Leave ``topics`` (a retiring worker's shared subscription); True on UNSUBACK. The
@@ -472,7 +476,7 @@ class MqttTransport:
             client.subscribe([(t, int(self.settings.qos)) for t in topics])
         self.subscribed.set()
         self.connected.set()
-        STATE.mqtt_connected = True
+        self.state.mqtt_connected = True
         MQTT_CONNECTED.set(1)
         session = bool(getattr(flags, "session_present", False))
         self.health.up(
@@ -497,7 +501,7 @@ class MqttTransport:
     ) -> None:
         self.connected.clear()
         self.subscribed.clear()
-        STATE.mqtt_connected = False
+        self.state.mqtt_connected = False
         MQTT_CONNECTED.set(0)
         if self._stopping:
             log.info("MQTT disconnected from %s:%s", self.settings.host, self.settings.port)

@@ -38,7 +38,10 @@ def run(args: argparse.Namespace) -> int:
     host = args.host or settings.api.host
     port = args.port or settings.api.port
     store = build_store(settings)
-    registry = build_registry(settings)
+    from lorawan_monitor.health import ServiceState
+
+    state = ServiceState()  # this API's own readiness: the registry database it reads
+    registry = build_registry(settings, state=state)
     alerting = build_alerts(settings, registry, store)
     if alerting is not None:
         alerting.start()
@@ -48,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
             store=store,
             registry=registry,
             decoders=build_decoders(settings),
+            state=state,
             alert_db=alerting.db if alerting is not None else None,
         )
         if not settings.api.api_keys:

@@ -254,7 +254,7 @@ def run(args: argparse.Namespace) -> int:
 
     service = IngestService(
         settings, store=store, registry=registry, transport_factory=transport_factory(settings)
-    )
+    )  # the service owns its readiness state; the API below is given the same one
     alerting: Any = None
     server: uvicorn.Server | None = None
     feed: LiveFeed | None = None
@@ -305,6 +305,7 @@ def run(args: argparse.Namespace) -> int:
             settings,
             store=store,
             registry=registry,
+            state=service.state,
             alert_db=alerting.db if alerting is not None else None,
         )
         server = uvicorn.Server(

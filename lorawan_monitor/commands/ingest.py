@@ -176,6 +176,7 @@ def _leave(settings: Settings, workers: int, env: dict[str, str], extra: list[st
 def _build(args: argparse.Namespace, settings: Settings) -> tuple[Any, Any]:
     from ingest.service import IngestService
     from ingest.sources import transport_factory
+    from lorawan_monitor.health import ServiceState
     from lorawan_monitor.wiring import (
         build_decoders,
         build_registry,
@@ -183,7 +184,8 @@ def _build(args: argparse.Namespace, settings: Settings) -> tuple[Any, Any]:
         import_devices_file,
     )
 
-    registry = None if args.no_registry else build_registry(settings)
+    state = ServiceState()  # the service's readiness, the registry's outages included
+    registry = None if args.no_registry else build_registry(settings, state=state)
     if registry is not None and not args.drain:
         import_devices_file(settings, registry)
     service = IngestService(
@@ -192,6 +194,7 @@ def _build(args: argparse.Namespace, settings: Settings) -> tuple[Any, Any]:
         registry=registry,
         decoders=build_decoders(settings),
         transport_factory=transport_factory(settings),  # several sources (#16); else None
+        state=state,
     )
     return service, registry
 

@@ -37,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
     from api.main import create_app
     from ingest.service import IngestService
+    from lorawan_monitor.health import ServiceState
     from lorawan_monitor.wiring import (
         build_alerts,
         build_decoders,
@@ -46,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
         tune_gc,
     )
 
-    registry = build_registry(settings)
+    state = ServiceState()  # one readiness for the ingest and the API of this process
+    registry = build_registry(settings, state=state)
     import_devices_file(settings, registry)
     decoders = build_decoders(settings)
     ingest_store = build_store(settings)
@@ -59,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         registry=registry,
         decoders=decoders,
         transport_factory=transport_factory(settings),  # several sources (#16); else None
+        state=state,
     )
     alerting = build_alerts(settings, registry, api_store)  # a bad rules file stops us here
     tune_gc()
@@ -73,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
             store=api_store,
             registry=registry,
             decoders=decoders,
+            state=state,
             alert_db=alerting.db if alerting is not None else None,
         )
         log.info("ingest running; API on http://%s:%d/api/v1, installer /installer", host, port)

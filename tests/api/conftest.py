@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 import decoders
 from api.main import create_app
 from decoders.errors import DecodeError
-from lorawan_monitor.metrics import ServiceState
+from lorawan_monitor.health import ServiceState
 from lorawan_monitor.settings import Settings, load_settings
 from storage.base import Point, TimeSeriesStore
 from storage.registry import SqlRegistry

@@ -23,7 +23,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from api.main import create_app
-from lorawan_monitor.metrics import ServiceState
+from lorawan_monitor.health import ServiceState
 from lorawan_monitor.settings import Settings
 from storage.registry import SqlRegistry
 from storage.sqlite import SqliteStore

@@ -16,7 +16,6 @@ import pytest
 
 from ingest.models import RawMessage
 from ingest.service import WRITER_TOPIC, IngestService
-from lorawan_monitor import metrics as m
 from lorawan_monitor.settings import load_settings
 from simulator.envelopes import chirpstack_uplink
 from storage.base import Point
@@ -90,7 +89,7 @@ def test_an_unparseable_buffered_line_is_dead_lettered_and_the_rest_written(
         assert (dl.topic, dl.reason) == (WRITER_TOPIC, "unparseable_line")
         assert b"broken" in dl.payload
         assert svc.points_rejected == 1
-        assert m.STATE.ready()[0] or "writer" not in " ".join(m.STATE.ready()[1])
+        assert svc.state.ready()[0] or "writer" not in " ".join(svc.state.ready()[1])
     finally:
         svc.stop()
         store.close()
@@ -111,7 +110,7 @@ def test_a_failing_writer_is_not_ready_and_sets_the_chunk_aside(tmp_path: Path) 
     try:
         seen_unready = False
         for _ in range(200):
-            ok, problems = m.STATE.ready()
+            ok, problems = svc.state.ready()
             if not ok and any("writer" in p for p in problems):
                 seen_unready = True
                 break
@@ -125,7 +124,6 @@ def test_a_failing_writer_is_not_ready_and_sets_the_chunk_aside(tmp_path: Path) 
     finally:
         svc.stop()
         store.close()
-        m.STATE.writer_error = None
 
 
 def test_influx_refusals_are_isolated_per_line_and_dead_lettered(

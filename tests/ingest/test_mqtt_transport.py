@@ -321,9 +321,8 @@ def test_a_lost_broker_is_one_error_its_return_one_info_and_our_own_stop_neither
         lost = [r for r in caplog.records if r.levelno >= logging.WARNING]
         assert len(lost) == 1 and lost[0].levelno == logging.ERROR, caplog.text
         assert "lost" in lost[0].getMessage() and "LORAWAN_MQTT__HOST" in lost[0].getMessage()
-        from lorawan_monitor.metrics import STATE
 
-        assert "lost" in STATE.ready()[1][0]
+        assert "lost" in t.state.ready()[1][0]
         mq.start()
         assert t.connected.wait(15), "did not reconnect"
         back = [r for r in caplog.records if "reachable again" in r.getMessage()]

@@ -34,7 +34,6 @@ from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client import REGISTRY
 
 from ingest.service import IngestService
-from lorawan_monitor import metrics as m
 from simulator.fleet import SimMessage, default_fleet, generate
 from simulator.publisher import Publisher
 from storage.influx import InfluxStore
@@ -192,26 +191,26 @@ def test_influxd_outage_midstream_loses_nothing(
             pub = Publisher("127.0.0.1", mosquitto.port, client_id="sim-" + uuid.uuid4().hex[:8])
             pub.publish(first, rate=600)
             assert _wait(lambda: _uplinks_stored(influxd, db) == len(first), 20)
-            assert m.STATE.sink_ok
+            assert service.state.sink_ok
 
             influxd.stop(kill=kill)
             pub.publish(second, rate=600)
             assert _wait(lambda: service.received >= 600, 20)
-            assert _wait(lambda: service.buffer.depth > 0 and not m.STATE.sink_ok, 20)
-            assert not m.STATE.ready()[0]
+            assert _wait(lambda: service.buffer.depth > 0 and not service.state.sink_ok, 20)
+            assert not service.state.ready()[0]
             depth_down = service.buffer.depth
             pub.publish(third[:150], rate=600)  # ingest goes on taking messages
             assert _wait(lambda: service.buffer.depth > depth_down, 20)
             peak = service.buffer.depth
             # readiness shows how old the oldest unwritten point is
-            assert _wait(lambda: m.STATE.buffer_oldest_age > 0.5, 10)
+            assert _wait(lambda: service.state.buffer_oldest_age > 0.5, 10)
 
             influxd.start()
             pub.publish(third[150:], rate=600)
             pub.close()
             assert service.wait_idle(45), service.buffer.stats()
-            assert _wait(lambda: m.STATE.sink_ok, 5)
-            assert _wait(lambda: m.STATE.buffer_oldest_age == 0.0, 5)
+            assert _wait(lambda: service.state.sink_ok, 5)
+            assert _wait(lambda: service.state.buffer_oldest_age == 0.0, 5)
             _assert_exact(
                 influxd,
                 db,
@@ -338,7 +337,7 @@ def test_mosquitto_restart_midstream_loses_nothing(
             log_text = (broker.workdir / "mosquitto.log").read_text(errors="replace")
             assert "Error saving" not in log_text, log_text[-500:]
             restarted_at = service.received
-            assert _wait(lambda: m.STATE.mqtt_connected, 20)
+            assert _wait(lambda: service.state.mqtt_connected, 20)
             t.join(30)
             assert _wait(lambda: "(session resumed)" in caplog.text, 10), caplog.text
             assert _wait(lambda: pub.acknowledged() == len(messages), 30), pub.acknowledged()
@@ -406,7 +405,7 @@ def test_full_buffer_policy_counts_and_keeps_the_right_points(
                 dropped
             )
             assert service.buffer.depth == limit
-            assert not m.STATE.ready()[0]  # buffer above 90 % and store down
+            assert not service.state.ready()[0]  # buffer above 90 % and store down
 
             influxd.start()
             assert service.wait_idle(45), service.buffer.stats()

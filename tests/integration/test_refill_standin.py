@@ -23,7 +23,6 @@ from pydantic import SecretStr
 
 from ingest.refill import TtsStorageClient
 from ingest.service import IngestService
-from lorawan_monitor import metrics as m
 from lorawan_monitor.errors import SinkAuthError
 from lorawan_monitor.settings import Settings, TtsSettings
 from simulator.fleet import SimMessage, default_fleet, generate
@@ -200,7 +199,7 @@ def test_refill_runs_after_an_mqtt_reconnect_standin(
             assert service.wait_idle(20)
 
             broker.stop()  # QoS 0: what TTS publishes now never reaches us over MQTT
-            assert _wait(lambda: not m.STATE.mqtt_connected, 10)
+            assert _wait(lambda: not service.state.mqtt_connected, 10)
             for msg in during:
                 standin.store(msg.payload)
             broker.start()

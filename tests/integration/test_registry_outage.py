@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lorawan_monitor.errors import SinkUnavailableError
-from lorawan_monitor.metrics import STATE
+from lorawan_monitor.health import ServiceState
 from lorawan_monitor.settings import load_settings
 from lorawan_monitor.wiring import build_registry
 from tests.servers import free_port, running_postgres
@@ -28,7 +28,8 @@ def test_registry_outage_is_logged_once_down_and_once_back(
     with running_postgres() as pg:
         dsn = pg.create_database("outage")
         settings = load_settings(storage={"registry_url": dsn, "data_dir": str(tmp_path)})
-        registry = build_registry(settings)
+        state = ServiceState()
+        registry = build_registry(settings, state=state)
         try:
             assert registry.device_meta("0011223344556677") is None
             with pg.admin() as conn:  # the database goes away under the running service
@@ -43,14 +44,14 @@ def test_registry_outage_is_logged_once_down_and_once_back(
             errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
             assert len(errors) == 1 and errors[0].levelno == logging.ERROR, caplog.text
             assert "LORAWAN_STORAGE__REGISTRY_URL" in errors[0].getMessage()
-            ready, reasons = STATE.ready()
+            ready, reasons = state.ready()
             assert not ready and any("registry database" in r for r in reasons), reasons
             with pg.admin() as conn:
                 conn.execute("ALTER DATABASE outage ALLOW_CONNECTIONS true")
             assert registry.device_meta("0011223344556677") is None
             back = [r for r in caplog.records if "answers again" in r.getMessage()]
             assert len(back) == 1 and back[0].levelno == logging.INFO
-            assert not any("registry" in r for r in STATE.ready()[1])
+            assert not any("registry" in r for r in state.ready()[1])
         finally:
             registry.close()
 

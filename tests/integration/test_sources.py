@@ -37,7 +37,6 @@ from prometheus_client import REGISTRY
 from api.main import create_app
 from ingest.service import IngestService
 from ingest.sources import MultiSourceTransport, check_workers, transport_factory
-from lorawan_monitor import metrics as m
 from lorawan_monitor.errors import ConfigError
 from lorawan_monitor.settings import Settings, _filters_overlap, load_settings
 from simulator.fleet import SimMessage, default_fleet, generate
@@ -185,7 +184,7 @@ def test_three_sources_two_brokers_one_stopped_nothing_lost(
         multi = service.transport
         assert isinstance(multi, MultiSourceTransport)
         assert multi.wait_subscribed(10)
-        assert _wait(lambda: m.STATE.ready()[0], 5), m.STATE.ready()
+        assert _wait(lambda: service.state.ready()[0], 5), service.state.ready()
         assert [s["up"] for s in multi.states()] == [True, True, True]
 
         _publish(broker_a.port, env1 + park1, **sim)
@@ -199,7 +198,7 @@ def test_three_sources_two_brokers_one_stopped_nothing_lost(
         assert _wait(lambda: not multi.transports[2].up, 5)
         _publish(broker_a.port, env2 + park2, **sim)
         assert _wait(lambda: _stored(influxd, influx_db) == first + len(env2 + park2), 10)
-        ok, reasons = m.STATE.ready()
+        ok, reasons = service.state.ready()
         assert not ok and any(r.startswith("source 'stadtwerke':") for r in reasons), reasons
         assert _gauge("stadtwerke") == 0 and _gauge("umwelt") == 1 and _gauge("parken") == 1
         time.sleep(max(0.0, 10 - (time.monotonic() - down_at)))
@@ -209,7 +208,7 @@ def test_three_sources_two_brokers_one_stopped_nothing_lost(
         every = env1 + env2 + park1 + park2 + cs1 + cs2
         assert _wait(lambda: _stored(influxd, influx_db) == len(every), 20)
         assert _wait(lambda: service.idle(), 10)
-        assert _wait(lambda: m.STATE.ready()[0], 10), m.STATE.ready()
+        assert _wait(lambda: service.state.ready()[0], 10), service.state.ready()
         # down once (ERROR), back once (INFO), by name; the others said nothing
         said = [(r.levelname, r.getMessage()) for r in caplog.records if "'" in r.getMessage()]
         about = [lv for lv, msg in said if msg.startswith("source 'stadtwerke':")]
@@ -266,13 +265,15 @@ def test_refused_login_is_reported_by_name_while_the_others_ingest(
         assert len(refused) == 1, [r.message for r in refused]
         assert "refused the login" in refused[0].message
         assert "LORAWAN_SOURCES[0].password" in refused[0].message
-        ok, reasons = m.STATE.ready()
+        ok, reasons = service.state.ready()
         assert not ok and reasons[0].startswith("source 'umwelt': "), reasons
         assert not any("parken" in r or "stadtwerke" in r for r in reasons), reasons
         assert _gauge("umwelt") == 0 and _gauge("parken") == 1 and _gauge("stadtwerke") == 1
 
         registry = SqlRegistry(f"sqlite:///{tmp_path / 'registry.db'}")
-        app = create_app(settings, store=InfluxStore(settings.influx), registry=registry)
+        app = create_app(  # as `run` does: the API is given the ingest's state
+            settings, store=InfluxStore(settings.influx), registry=registry, state=service.state
+        )
         with TestClient(app) as client:
             r = client.get("/api/v1/health/ready")
         registry.close()
@@ -286,7 +287,7 @@ def test_refused_login_is_reported_by_name_while_the_others_ingest(
         assert "LORAWAN_SOURCES[0].password" in body["sources"][2]["reason"]
     finally:
         service.stop()
-    assert "umwelt" not in m.STATE.sources  # stopped on purpose: no longer a problem
+    assert "umwelt" not in service.state.sources  # stopped on purpose: no longer a problem
 
 
 def test_source_rules_are_start_up_errors_naming_the_setting(tmp_path: Path) -> None:
@@ -600,7 +601,7 @@ def test_denied_topics_are_reported_by_name_and_retried(
             assert errors[0].startswith("source 'parken': ") and "denied" in errors[0]
             assert "v3/park@ttn/devices/+/up" in errors[0]
             assert "LORAWAN_SOURCES[1].topics" in errors[0]
-            ok, reasons = m.STATE.ready()
+            ok, reasons = service.state.ready()
             assert not ok and reasons == [errors[0]], reasons
             assert _gauge("parken") == 0 and _gauge("umwelt") == 1
         finally:

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from ingest.models import RawMessage
 from ingest.service import IngestService
-from lorawan_monitor.metrics import ServiceState
+from lorawan_monitor.health import ServiceState
 from lorawan_monitor.settings import load_settings
 from simulator.fleet import SimMessage, VirtualDevice, default_fleet, generate
 from storage.base import TimeSeriesStore

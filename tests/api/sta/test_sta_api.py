@@ -287,7 +287,7 @@ def test_ids_are_stable_across_restarts(sta: StaEnv) -> None:
     from fastapi.testclient import TestClient
 
     from api.main import create_app
-    from lorawan_monitor.metrics import ServiceState
+    from lorawan_monitor.health import ServiceState
     from lorawan_monitor.settings import load_settings
 
     before = get(sta, f"{BASE}/Datastreams?$top=1000&$select=@iot.id")["value"]
