@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from decoders import vendors as _vendors  # noqa: F401  (registers every native decoder)
 from decoders.base import Decoder, DecodeResult, Field, Normalized, Reading
@@ -43,8 +43,8 @@ def decode(
     if decoder is None:
         decoder = registry.get(model_id)
     try:
-        if recv_time is not None and getattr(decoder, "takes_recv_time", False):
-            decoded = cast(Any, decoder).decode(payload, f_port, variables, recv_time=recv_time)
+        if recv_time is not None and decoder.takes_recv_time:
+            decoded = decoder.decode_received(payload, f_port, variables, recv_time=recv_time)
         else:
             decoded = decoder.decode(payload, f_port, variables)
     except DecodeError:

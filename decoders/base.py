@@ -135,6 +135,8 @@ class Decoder(ABC):
       ``category``   default category (``environment`` / ``tourism`` / ``traffic``)
       ``fields``     the normalization table (override ``normalize`` only if a table can't say it)
       ``ports``      the f_ports the device uses (documentation and the simulator)
+      ``takes_recv_time``  the decoder reads the network server's receive time (the
+                     JavaScript codecs: TS013 ``recvTime``); :meth:`decode_received` gets it
     """
 
     model_ids: ClassVar[tuple[str, ...]]
@@ -144,12 +146,25 @@ class Decoder(ABC):
     fields: ClassVar[tuple[Field, ...]] = ()
     ports: ClassVar[tuple[int, ...]] = ()
     description: ClassVar[str] = ""
+    takes_recv_time: ClassVar[bool] = False
 
     @abstractmethod
     def decode(
         self, payload: bytes, f_port: int, variables: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
         """Bytes -> the vendor codec's dict. Raises DecodeError subclasses only."""
+
+    def decode_received(
+        self,
+        payload: bytes,
+        f_port: int,
+        variables: Mapping[str, Any] | None = None,
+        *,
+        recv_time: datetime,
+    ) -> dict[str, Any]:
+        """:meth:`decode` with the network server's receive time, for decoders that
+        declare ``takes_recv_time``; the others decode as :meth:`decode` does."""
+        return self.decode(payload, f_port, variables)
 
     def normalize(self, decoded: Mapping[str, Any]) -> Normalized:
         """Vendor dict -> canonical readings (+ warnings)."""

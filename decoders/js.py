@@ -406,6 +406,16 @@ class JsCodecDecoder(Decoder):
 
     # -- Decoder ---------------------------------------------------------------------
 
+    def decode_received(
+        self,
+        payload: bytes,
+        f_port: int,
+        variables: Mapping[str, Any] | None = None,
+        *,
+        recv_time: datetime,
+    ) -> dict[str, Any]:
+        return self.decode(payload, f_port, variables, recv_time=recv_time)
+
     def decode(
         self,
         payload: bytes,
