@@ -20,6 +20,10 @@ from pydantic import ValidationError
 from ingest.models import DeviceEvent, Uplink
 from lorawan_monitor.errors import EnvelopeError, OutOfRangeError, TooLargeError
 
+# the radio arithmetic lives in the shared ground (the simulator uses it too); re-exported
+from lorawan_monitor.radio import lora_data_rate as lora_data_rate
+from lorawan_monitor.radio import lora_from_data_rate as lora_from_data_rate
+
 Parsed = Uplink | DeviceEvent
 JsonObj = dict[str, Any]
 M = TypeVar("M", Uplink, DeviceEvent)
@@ -220,35 +224,6 @@ def location(loc: Any) -> JsonObj:
     if lat is None or lon is None or (lat == 0 and lon == 0):
         return {}
     return {"latitude": lat, "longitude": lon, "altitude": loc.get("altitude")}
-
-
-def lora_data_rate(sf: int | None, bw: int | None, frequency: int | None) -> int | None:
-    """Regional DR index from SF/BW (RP002): US902-928 uplinks (902-915 MHz) use DR0=SF10;
-    every other region uses DR0..5 = SF12..SF7 at 125 kHz, DR6 = SF7/250 kHz (EU, AS) or
-    SF8/500 kHz (AU). None when it cannot be told."""
-    if sf is None or bw is None:
-        return None
-    us = frequency is not None and 902_000_000 <= frequency < 915_000_000
-    if bw == 125_000:
-        if us:
-            return 10 - sf if 7 <= sf <= 10 else None
-        return 12 - sf if 7 <= sf <= 12 else None
-    if bw == 250_000 and sf == 7 and not us:
-        return 6
-    if bw == 500_000 and sf == 8:
-        return 4 if us else 6
-    return None
-
-
-def lora_from_data_rate(dr: int | None, frequency: int | None) -> tuple[int, int] | None:
-    """(SF, BW) for a DR index where the band is known from the frequency (EU863-870 only)."""
-    if dr is None or frequency is None or not 863_000_000 <= frequency <= 870_000_000:
-        return None
-    if 0 <= dr <= 5:
-        return 12 - dr, 125_000
-    if dr == 6:
-        return 7, 250_000
-    return None
 
 
 def coding_rate(value: Any) -> str | None:

@@ -2,7 +2,7 @@
 envelope kind, through a real mosquitto into two real IngestServices — one writing to the
 embedded SQLite store, one to a real influxd — interleaved with good uplinks.
 
-Hypothesis generates whole messages: valid envelopes from ``simulator/envelopes.py`` with
+Hypothesis generates whole messages: valid envelopes from ``simulator/envelopes/`` with
 one field replaced by a hostile value (quotes, backslashes, control characters, lone
 surrogates, huge or negative integers, implausible times, deep or large objects, wrong
 types), hostile application/device names in topic and payload, and garbage (random bytes,
