@@ -1,4 +1,4 @@
-"""JavaScript codecs in the embedded V8 (decoders/js.py), with codecs written for these tests.
+"""JavaScript codecs in the embedded V8 (decoders/js/), with codecs written for these tests.
 
 The codecs live in tests/decoders/js/codecs/ with their mapping file codecs.yaml.
 """

@@ -1,30 +1,6 @@
-"""Vendor JavaScript codecs (The Things Stack / ChirpStack) run in an embedded V8.
-
-Two interfaces, as the network servers call them:
-
-* ``ts013`` - LoRa Alliance TS013 payload codec API, used by The Things Stack and
-  ChirpStack v4: ``decodeUplink({bytes, fPort, recvTime, variables})`` returns
-  ``{data, warnings, errors}``.
-* ``chirpstack-v3`` - ``Decode(fPort, bytes, variables)`` returns the object itself.
-
-Each codec gets its own V8 isolate (``mini-racer``), compiled once, with a time limit
-per call (default 100 ms) and a memory limit (default 64 MB, soft limit at 3/4).
-A call that misses the time limit is retried once (the limit is wall-clock time, which
-a loaded machine can eat); a second timeout, a throw, a memory overrun, non-empty
-``errors``, missing ``data`` or a non-object / non-JSON return raises
-:class:`CodecError` with the JS message and the codec's line
-("decodeUplink threw: TypeError: ... at line 3 of acme.js").
-
-State between calls: the codec file's top-level code runs afresh for every call
-(wrapped in a function, so ``var``/``let``/``const``/``function`` declarations start
-from their initial values), much as ChirpStack v4 starts a fresh QuickJS runtime per
-call (chirpstack/src/codec/js/mod.rs). Only *implicit* globals (assignment to an undeclared name,
-``globalThis.x = ...``) persist between calls of the same codec; codecs never share an
-isolate, and the isolate is rebuilt after a memory overrun.
-
-Codec ``warnings`` travel with the decoded dict (a :class:`CodecData`, a ``dict``
-subclass) and come out of ``normalize`` as warnings.
-"""
+"""A decoder running one vendor JavaScript codec (TS013 ``decodeUplink`` or ChirpStack
+v3 ``Decode``) in its own V8 isolate (:mod:`decoders.js.engine`); and the stand-in for a
+codec that cannot run."""
 
 from __future__ import annotations
 
@@ -34,123 +10,23 @@ import math
 import re
 import threading
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, ClassVar, cast
 
-from py_mini_racer import JSEvalException, JSOOMException, JSTimeoutException, MiniRacer
+from py_mini_racer import JSEvalException, JSOOMException, JSTimeoutException
 
 from decoders.base import Decoder, Field, Normalized, normalize_table
 from decoders.common_keys import normalize_common
 from decoders.errors import CodecError, CodecUnavailableError
-from decoders.js_mapping import (
-    DEFAULT_MEMORY_MB,
-    DEFAULT_TIMEOUT_MS,
-    MAPPING_FILE,
-    CodecEntry,
-    Interface,
-    load_mapping,
-)
+from decoders.js.engine import LOAD_TIMEOUT_S, NEEDS_CJS, Isolate, codec_script
+from decoders.js_mapping import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_MS, Interface
 from decoders.normalized import merge, normalize_measurements
-from decoders.registry import NATIVE, DecoderRegistry
 from lorawan_monitor.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-#: loading (compiling, first run of the top-level code) may take longer than a call
-LOAD_TIMEOUT_S = 1.0
-
 _FUNCTION = {"ts013": "decodeUplink", "chirpstack-v3": "Decode"}
-
-# The codec script: the codec's source inside a factory function whose header sits on
-# the source's first line, so V8's line numbers are the file's line numbers. The line
-# after the source only reads names with ``typeof`` and cannot throw, so no error can
-# ever point past the file's end. Everything else lives in a second script (its own
-# sourceURL), so a harness problem never blames a line of the codec.
-#
-# The Things Stack (goja) and ChirpStack (QuickJS) give a codec no ``module`` and no
-# ``exports``. So by default neither exists here either (``typeof module`` is
-# "undefined", as compiled TypeScript codecs check). Only a codec whose top-level code
-# fails *because* they are missing ("module is not defined") is loaded again with a
-# CommonJS ``module``/``exports`` pair, and its functions may then come from
-# ``module.exports`` -- read defensively, since a codec may have set it to anything.
-_CODEC_PLAIN = "var __lm_factory = function () {"
-_CODEC_CJS = "var __lm_factory = function (exports, module) {"
-_CODEC_END_PLAIN = """
-;return {decodeUplink: typeof decodeUplink === "function" ? decodeUplink : undefined, Decode: typeof Decode === "function" ? Decode : undefined, normalizeUplink: typeof normalizeUplink === "function" ? normalizeUplink : undefined};
-};
-"""
-_CODEC_END_CJS = """
-;return __lm_pick(module, exports, {decodeUplink: typeof decodeUplink === "function" ? decodeUplink : undefined, Decode: typeof Decode === "function" ? Decode : undefined, normalizeUplink: typeof normalizeUplink === "function" ? normalizeUplink : undefined});
-};
-"""
-HARNESS_URL = "lorawan-monitor-harness.js"
-_HARNESS = """
-var __lm_cjs = false;
-var __lm_pick = function (module, exports, own) {
-  var names = ["decodeUplink", "Decode", "normalizeUplink"], i, n, e;
-  var sources = [module && typeof module === "object" ? module.exports : undefined, exports];
-  for (i = 0; i < names.length; i++) {
-    n = names[i];
-    if (typeof own[n] === "function") { continue; }
-    for (e = 0; e < sources.length; e++) {
-      var src = sources[e];
-      if (src !== null && (typeof src === "object" || typeof src === "function") &&
-          typeof src[n] === "function") { own[n] = src[n]; break; }
-    }
-  }
-  return own;
-};
-var __lm_fns = function () {
-  if (!__lm_cjs) { return __lm_factory(); }
-  var ex = {};
-  return __lm_factory(ex, {exports: ex});
-};
-var __lm_err = function (where, e) {
-  var msg;
-  if (e instanceof Error) { msg = e.name + ": " + e.message; }
-  else if (typeof e === "string") { msg = e; }
-  else { try { msg = JSON.stringify(e); } catch (x) { msg = String(e); } }
-  return JSON.stringify({error: where + " threw: " + msg, stack: e && e.stack ? String(e.stack) : ""});
-};
-var __lm_detect = function () {
-  var f = __lm_fns();
-  return (typeof f.decodeUplink === "function" ? "ts013 " : "") +
-         (typeof f.Decode === "function" ? "chirpstack-v3 " : "") +
-         (typeof f.normalizeUplink === "function" ? "normalize" : "");
-};
-var __lm_run = function (iface, input, normalize) {
-  var f, r, out, n;
-  try { f = __lm_fns(); } catch (e) { return __lm_err("the codec's top-level code", e); }
-  try {
-    if (iface === "ts013") {
-      input.recvTime = new Date(input.recvTime);
-      r = f.decodeUplink(input);
-    } else {
-      r = f.Decode(input.fPort, input.bytes, input.variables);
-    }
-  } catch (e) { return __lm_err(iface === "ts013" ? "decodeUplink" : "Decode", e); }
-  out = {result: r === undefined ? null : r};
-  if (normalize && typeof f.normalizeUplink === "function" && r && typeof r === "object" &&
-      r.data && typeof r.data === "object" && !(r.errors && r.errors.length)) {
-    // as The Things Stack: normalizeUplink({data}) after a successful decodeUplink;
-    // its failure only costs the normalized payload
-    try {
-      n = f.normalizeUplink({data: JSON.parse(JSON.stringify(r.data))});
-      out.normalized = n === undefined ? null : n;
-    } catch (e) { out.normalize_error = JSON.parse(__lm_err("normalizeUplink", e)); }
-  }
-  try {
-    return JSON.stringify(out);
-  } catch (e) {
-    return JSON.stringify({error: "returned a value that is not JSON (" + String(e).split("\\n")[0] + ")"});
-  }
-};
-"""
-#: top-level errors that mean "this codec expects CommonJS module/exports"
-_NEEDS_CJS = re.compile(r"ReferenceError: (module|exports) is not defined")
 
 
 class CodecData(dict[str, Any]):
@@ -173,32 +49,6 @@ def _describe(value: Any) -> str:
     if isinstance(value, int | float):
         return f"a number ({value})"
     return type(value).__name__
-
-
-class _Isolate:
-    """One V8 isolate holding one compiled codec. Not thread-safe; the decoder locks."""
-
-    def __init__(self, script: str, *, memory_mb: int, timeout_s: float, cjs: bool) -> None:
-        # Build the isolate in a helper thread: MiniRacer binds to the *running* asyncio
-        # loop of the calling thread if there is one, and then cannot enforce timeouts
-        # when called from that loop. A thread without a loop gets a private loop.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            self.mr = pool.submit(MiniRacer).result()
-        limit = memory_mb * 1024 * 1024
-        self.mr.set_hard_memory_limit(limit)
-        self.mr.set_soft_memory_limit(limit * 3 // 4)
-        load = max(timeout_s, LOAD_TIMEOUT_S)
-        self.mr.eval(_HARNESS + f"//# sourceURL={HARNESS_URL}\n", timeout_sec=load)
-        self.mr.eval(script, timeout_sec=load)
-        if cjs:
-            self.mr.eval("__lm_cjs = true;", timeout_sec=load)
-
-    def close(self) -> None:
-        # a call cancelled by a timeout is still reported to mini-racer's loop; a
-        # trivial call queued behind it makes sure that happened before the loop stops
-        with suppress(Exception):
-            self.mr.eval("0", timeout_sec=1.0)
-        self.mr.close()
 
 
 class JsCodecDecoder(Decoder):
@@ -314,8 +164,7 @@ class JsCodecDecoder(Decoder):
     # -- engine ----------------------------------------------------------------------
 
     def _codec_script(self) -> str:
-        head, tail = (_CODEC_CJS, _CODEC_END_CJS) if self._cjs else (_CODEC_PLAIN, _CODEC_END_PLAIN)
-        return f"{head}{self._source}{tail}//# sourceURL={self.filename}\n"
+        return codec_script(self._source, self.filename, cjs=self._cjs)
 
     def _detect(self) -> str | JSEvalException:
         """The functions the codec defines, or the exception its top-level code raised."""
@@ -332,12 +181,12 @@ class JsCodecDecoder(Decoder):
         return (
             not self._cjs
             and isinstance(found, JSEvalException)
-            and bool(_NEEDS_CJS.search(str(found)))
+            and bool(NEEDS_CJS.search(str(found)))
         )
 
-    def _build(self) -> _Isolate:
+    def _build(self) -> Isolate:
         try:
-            return _Isolate(
+            return Isolate(
                 self._script, memory_mb=self.memory_mb, timeout_s=self.timeout_s, cjs=self._cjs
             )
         except JSEvalException as exc:
@@ -534,24 +383,6 @@ class JsCodecDecoder(Decoder):
         return out
 
 
-def codec_from_entry(entry: CodecEntry) -> JsCodecDecoder:
-    return JsCodecDecoder.from_source(
-        entry.source,
-        model_ids=entry.model_ids,
-        filename=entry.file.name,
-        interface=entry.interface,
-        timeout_ms=entry.timeout_ms,
-        memory_mb=entry.memory_mb,
-        fields=entry.fields,
-        common_keys=entry.common_keys,
-        vendor=entry.vendor,
-        model_name=entry.model_name,
-        category=entry.category,
-        ports=entry.ports,
-        description=entry.description,
-    )
-
-
 class BrokenCodec(Decoder):
     """Stands in for a codec that cannot run (did not compile, top-level code threw, the
     Device Repository could not resolve it): every decode raises
@@ -586,66 +417,3 @@ class BrokenCodec(Decoder):
         """A network server's decoded payload for this model: common key names, as a
         working codec without a mapping would normalize it."""
         return normalize_common(decoded)
-
-
-def load_codecs(
-    folder: Path | str, *, base: DecoderRegistry = NATIVE, strict: bool = False
-) -> DecoderRegistry:
-    """A copy of ``base`` (the native registry) with the folder's JS codecs added.
-
-    A codec may take a native model id only when its mapping says ``override: true``.
-    Problems of the mapping file raise ConfigError naming the file and the problem. A
-    codec that does not compile or whose top-level code fails disables that codec only
-    (a :class:`BrokenCodec` takes its model ids, and an ERROR is logged), unless
-    ``strict`` (``LORAWAN_INGEST__CODECS_STRICT``) asks to refuse at start.
-    """
-    folder = Path(folder)
-    entries = load_mapping(folder)
-    mapped = {e.file.name for e in entries}
-    for stray in sorted(p.name for p in folder.glob("*.js")):
-        if stray not in mapped:
-            log.warning("codec %s is not listed in %s; ignored", folder / stray, MAPPING_FILE)
-    registry = base.copy()
-    for entry in entries:
-        for model_id in entry.model_ids:
-            if model_id in base and not entry.override:
-                raise ConfigError(
-                    f"{folder / MAPPING_FILE}: {entry.file.name} maps {model_id!r}, which has a "
-                    "native decoder; set 'override: true' to replace it"
-                )
-    for entry in entries:
-        decoder: Decoder
-        try:
-            decoder = codec_from_entry(entry)
-        except ConfigError as exc:
-            if strict:
-                raise ConfigError(
-                    f"{exc} (LORAWAN_INGEST__CODECS_STRICT is set: refusing to start)"
-                ) from exc
-            log.error(
-                "CODEC DISABLED: %s (models %s get decode status codec_error until it is "
-                "fixed; set LORAWAN_INGEST__CODECS_STRICT=true to refuse to start instead)",
-                exc,
-                ", ".join(entry.model_ids),
-            )
-            decoder = BrokenCodec.create(
-                str(exc), model_ids=entry.model_ids, vendor=entry.vendor, name=entry.file.name
-            )
-        for model_id in entry.model_ids:
-            registry.add(model_id, decoder, replace=True)
-    return registry
-
-
-def disabled_codecs(registry: DecoderRegistry) -> dict[str, str]:
-    """model id -> reason, for every model whose codec is disabled."""
-    return {m: d.error for m, d in registry.items() if isinstance(d, BrokenCodec)}
-
-
-__all__ = [
-    "BrokenCodec",
-    "CodecData",
-    "JsCodecDecoder",
-    "codec_from_entry",
-    "disabled_codecs",
-    "load_codecs",
-]
