@@ -20,7 +20,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
 from api.errors import ApiKeyError
-from decoders.registry import DecoderRegistry
+from decoders.catalog import DecoderCatalog
 from lorawan_monitor.health import ServiceState
 from lorawan_monitor.settings import Settings
 from storage.base import TimeSeriesStore
@@ -68,8 +68,8 @@ def get_registry(request: Request) -> Registry:
     return r
 
 
-def get_decoders(request: Request) -> DecoderRegistry:
-    d: DecoderRegistry = request.app.state.decoders
+def get_decoders(request: Request) -> DecoderCatalog:
+    d: DecoderCatalog = request.app.state.decoders
     return d
 
 
@@ -132,7 +132,7 @@ def require_write(request: Request, key: Annotated[str | None, Security(_write_k
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[TimeSeriesStore, Depends(get_store)]
 RegistryDep = Annotated[Registry, Depends(get_registry)]
-DecodersDep = Annotated[DecoderRegistry, Depends(get_decoders)]
+DecodersDep = Annotated[DecoderCatalog, Depends(get_decoders)]
 StateDep = Annotated[ServiceState, Depends(get_state)]
 NowDep = Annotated[datetime, Depends(get_now)]
 ReadAccess = Depends(require_read)

@@ -29,7 +29,7 @@ from api.routes import alerts, decode, devices, health, metrics, quantities, rea
 from api.schemas import ErrorPublic, ParameterErrorPublic
 from api.security import SecurityMiddleware
 from api.sta import routes as sta
-from decoders.registry import NATIVE, DecoderRegistry
+from decoders.catalog import NATIVE, DecoderCatalog
 from lorawan_monitor.health import ServiceState
 from lorawan_monitor.settings import Settings
 from storage.base import TimeSeriesStore
@@ -58,7 +58,7 @@ def create_app(
     *,
     store: TimeSeriesStore,
     registry: Registry,
-    decoders: DecoderRegistry | None = None,
+    decoders: DecoderCatalog | None = None,
     state: ServiceState | None = None,
     clock: Callable[[], datetime] = _now,
     alert_db: Any = None,
@@ -97,8 +97,8 @@ def create_app(
 
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(health.router)
-    # readings first: its /devices/{dev_eui:path}/readings must not be shadowed by
-    # devices' /devices/{dev_eui:path}
+    # readings first: its /devices/{device_key:path}/readings must not be shadowed by
+    # devices' /devices/{device_key:path}
     api.include_router(readings.router)
     api.include_router(devices.router)
     api.include_router(quantities.router)

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import decoders  # noqa: E402
-from decoders import NATIVE, DecoderRegistry  # noqa: E402
+from decoders import NATIVE, DecoderCatalog  # noqa: E402
 from decoders.js import JsCodecDecoder, load_codecs  # noqa: E402
 
 VENDORS = ROOT / "decoders" / "vendors"
@@ -72,7 +72,7 @@ def rate(fn: Callable[[], object], seconds: float) -> float:
 
 
 def bench_model(
-    registry: DecoderRegistry, model: str, inputs: list[Input], seconds: float
+    registry: DecoderCatalog, model: str, inputs: list[Input], seconds: float
 ) -> tuple[float, float]:
     """(decode only, decode + normalize) calls per second, round robin over ``inputs``."""
     decoder = registry.get(model)
@@ -88,7 +88,7 @@ def bench_model(
         nonlocal i
         f_port, payload, variables = inputs[i % len(inputs)]
         i += 1
-        decoders.decode(model, payload, f_port, variables, registry=registry)
+        decoders.decode(model, payload, f_port, variables, catalog=registry)
 
     return rate(step1, seconds), rate(both, seconds)
 

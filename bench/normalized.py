@@ -76,7 +76,7 @@ def main() -> int:
     first = time.perf_counter() - start
     payload = bytes.fromhex("0100E202290400270506060308070E10")
     r3 = rate(
-        lambda: decoders.decode("elsys/ers", payload, 1, registry=registry, decoder=decoder),
+        lambda: decoders.decode("elsys/ers", payload, 1, catalog=registry, decoder=decoder),
         args.seconds,
     )
     print(f"repository codec, first uplink (resolve + compile): {first * 1000:.1f} ms")

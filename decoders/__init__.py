@@ -1,8 +1,8 @@
-"""Payload decoders: native decoders by TTN Device Repository model id, plus normalization.
+"""Payload decoders: native decoders by TTN Device Repository model id (the decoder catalog), plus normalization.
 
 Public surface::
 
-    from decoders import decode, normalize, NATIVE, registry_with_vendors
+    from decoders import decode, normalize, NATIVE
     result = decode("dragino/lht65", payload, f_port=2)   # -> DecodeResult
     result.decoded     # the vendor codec's dict
     result.readings    # canonical Reading(quantity, value, sensor)
@@ -18,10 +18,10 @@ from typing import Any
 
 from decoders import vendors as _vendors  # noqa: F401  (registers every native decoder)
 from decoders.base import Decoder, DecodeResult, Field, Normalized, Reading
+from decoders.catalog import NATIVE, DecoderCatalog, register
 from decoders.common_keys import normalize_common
 from decoders.errors import DecodeError, UnknownModelError
 from decoders.quantities import CATALOGUE, Quantity, QuantityInfo
-from decoders.registry import NATIVE, DecoderRegistry, register
 
 
 def decode(
@@ -30,7 +30,7 @@ def decode(
     f_port: int,
     variables: Mapping[str, Any] | None = None,
     *,
-    registry: DecoderRegistry = NATIVE,
+    catalog: DecoderCatalog = NATIVE,
     recv_time: datetime | None = None,
     decoder: Decoder | None = None,
 ) -> DecodeResult:
@@ -41,7 +41,7 @@ def decode(
     given, is the one the caller already found (e.g. per firmware version).
     """
     if decoder is None:
-        decoder = registry.get(model_id)
+        decoder = catalog.get(model_id)
     try:
         if recv_time is not None and decoder.takes_recv_time:
             decoded = decoder.decode_received(payload, f_port, variables, recv_time=recv_time)
@@ -58,13 +58,13 @@ def decode(
 
 
 def normalize(
-    model_id: str | None, decoded: Mapping[str, Any], *, registry: DecoderRegistry = NATIVE
+    model_id: str | None, decoded: Mapping[str, Any], *, catalog: DecoderCatalog = NATIVE
 ) -> Normalized:
     """Normalize a vendor dict (e.g. decoded by the network server).
 
     With a known model the model's table is used, otherwise the common key names.
     """
-    decoder = registry.find(model_id)
+    decoder = catalog.find(model_id)
     if decoder is not None:
         return decoder.normalize(decoded)
     return normalize_common(decoded)
@@ -76,7 +76,7 @@ __all__ = [
     "DecodeError",
     "DecodeResult",
     "Decoder",
-    "DecoderRegistry",
+    "DecoderCatalog",
     "Field",
     "Normalized",
     "Quantity",

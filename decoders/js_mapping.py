@@ -34,8 +34,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from decoders.base import Field as NormField
+from decoders.catalog import MODEL_ID_RE
 from decoders.quantities import Quantity
-from decoders.registry import MODEL_ID_RE
 from lorawan_monitor.errors import ConfigError
 
 MAPPING_FILE = "codecs.yaml"

@@ -35,8 +35,8 @@ from typing import Any
 import yaml
 
 from decoders.base import Decoder
+from decoders.catalog import NATIVE, DecoderCatalog
 from decoders.errors import UnknownModelError
-from decoders.registry import NATIVE, DecoderRegistry
 from lorawan_monitor.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -214,8 +214,8 @@ class DeviceRepository:
         return versions[-1]
 
 
-class RepositoryRegistry(DecoderRegistry):
-    """A decoder registry that falls back to the Device Repository, lazily.
+class RepositoryCatalog(DecoderCatalog):
+    """A decoder catalog that falls back to the Device Repository, lazily.
 
     Native decoders and the codecs folder (``base``) always win; a repository codec is
     compiled on the first uplink that needs it and shared by every model, firmware and
@@ -223,7 +223,7 @@ class RepositoryRegistry(DecoderRegistry):
     """
 
     def __init__(
-        self, repository: DeviceRepository, base: DecoderRegistry = NATIVE, **limits: Any
+        self, repository: DeviceRepository, base: DecoderCatalog = NATIVE, **limits: Any
     ) -> None:
         super().__init__()
         self._by_id = dict(base._by_id)  # same module family: no private access across parts
@@ -233,8 +233,8 @@ class RepositoryRegistry(DecoderRegistry):
         self._resolved: dict[tuple[str, str | None, str | None, str | None], Decoder | None] = {}
         self._by_file: dict[Path, Decoder] = {}
 
-    def copy(self) -> RepositoryRegistry:
-        new = RepositoryRegistry(self.repository, self, **self._limits)
+    def copy(self) -> RepositoryCatalog:
+        new = RepositoryCatalog(self.repository, self, **self._limits)
         return new
 
     def find(
@@ -317,15 +317,15 @@ class RepositoryRegistry(DecoderRegistry):
         return decoder
 
 
-def with_repository(base: DecoderRegistry, root: Path | str, **limits: Any) -> RepositoryRegistry:
+def with_repository(base: DecoderCatalog, root: Path | str, **limits: Any) -> RepositoryCatalog:
     """``base`` plus the Device Repository at ``root`` (ConfigError naming the setting)."""
-    return RepositoryRegistry(DeviceRepository(root), base, **limits)
+    return RepositoryCatalog(DeviceRepository(root), base, **limits)
 
 
 __all__ = [
     "DEFAULT_BAND",
     "DeviceRepository",
-    "RepositoryRegistry",
+    "RepositoryCatalog",
     "ResolutionError",
     "Resolved",
     "UnknownModelError",

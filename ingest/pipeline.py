@@ -22,10 +22,10 @@ from typing import Any, Literal
 
 import decoders
 from decoders.base import Normalized, Reading
+from decoders.catalog import NATIVE, DecoderCatalog
 from decoders.errors import CodecUnavailableError
 from decoders.normalized import merge, normalize_measurements
 from decoders.quantities import CATALOGUE, Quantity
-from decoders.registry import NATIVE, DecoderRegistry
 from ingest.envelopes import parse
 from ingest.envelopes.base import check_json_bounds
 from ingest.models import DeviceEvent, Gateway, RawMessage, Uplink
@@ -122,7 +122,7 @@ class Pipeline:
     def __init__(
         self,
         *,
-        decoder_registry: DecoderRegistry = NATIVE,
+        decoder_registry: DecoderCatalog = NATIVE,
         meta_lookup: Callable[[str], DeviceMeta | None] | None = None,
         envelope: Literal["tts", "chirpstack", "chirpstack-v3", "auto"] = "auto",
         default_site: str = "",
@@ -225,7 +225,7 @@ class Pipeline:
                     up.payload,
                     up.f_port,
                     variables,
-                    registry=self.decoders,
+                    catalog=self.decoders,
                     recv_time=up.received_at,
                     decoder=decoder,
                 )
@@ -387,7 +387,7 @@ class Pipeline:
         ``decoded_payload`` adds the quantities the normalized payload lacks, as before.
         """
         from_decoded = (
-            decoders.normalize(model_id, up.lns_decoded, registry=self.decoders)
+            decoders.normalize(model_id, up.lns_decoded, catalog=self.decoders)
             if up.lns_decoded is not None
             else None
         )
@@ -441,7 +441,7 @@ class Pipeline:
     ) -> list[str]:
         """Readings the network server's decoder disagrees on (a finding for installers)."""
         try:
-            theirs = decoders.normalize(model_id, lns, registry=self.decoders).readings
+            theirs = decoders.normalize(model_id, lns, catalog=self.decoders).readings
         except Exception:  # a broken LNS payload must not cost our readings
             return ["the network server's decoded payload could not be normalized"]
         mine = {(r.quantity, r.sensor): r.value for r in ours}

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from decoders.registry import NATIVE, DecoderRegistry
+from decoders.catalog import NATIVE, DecoderCatalog
 from ingest.models import Gateway, Source, Uplink
 from ingest.pipeline import UPLINK_MEASUREMENT, Pipeline
 from storage.base import Point, TimeSeriesStore
@@ -100,7 +100,7 @@ def redecode(
     end: datetime,
     device: str | None = None,
     dry_run: bool = False,
-    decoders: DecoderRegistry = NATIVE,
+    decoders: DecoderCatalog = NATIVE,
     default_site: str = "",
     batch: int = 500,
     progress: Callable[[int, int, RedecodeSummary], None] | None = None,

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from decoders.registry import NATIVE, DecoderRegistry
+from decoders.catalog import NATIVE, DecoderCatalog
 from ingest.buffer import DurableBuffer
 from ingest.gap_refill import GapRefillMixin
 from ingest.models import RawMessage
@@ -65,7 +65,7 @@ class IngestService(ProcessorMixin, WriterMixin, GapRefillMixin):
         *,
         store: TimeSeriesStore,
         registry: Registry | None = None,
-        decoders: DecoderRegistry | None = None,
+        decoders: DecoderCatalog | None = None,
         buffer_path: Path | None = None,
         transport_factory: Callable[[Callable[[RawMessage], None], ServiceState], _Transport]
         | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from decoders.registry import NATIVE, DecoderRegistry
+from decoders.catalog import NATIVE, DecoderCatalog
 from lorawan_monitor.errors import ConfigError, SinkUnavailableError
 from lorawan_monitor.health import DependencyHealth, ServiceState
 from lorawan_monitor.settings import Settings
@@ -100,7 +100,7 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else type(orig).__name__
 
 
-def build_decoders(settings: Settings) -> DecoderRegistry:
+def build_decoders(settings: Settings) -> DecoderCatalog:
     """Native decoders, plus the JavaScript codecs of ``LORAWAN_INGEST__CODECS_DIR``, plus
     the Device Repository checkout of ``LORAWAN_INGEST__DEVICE_REPOSITORY`` (lazily)."""
     registry = NATIVE

@@ -41,7 +41,7 @@ _BOOLS = {"ja": True, "j": True, "wahr": True, "x": True, "nein": False, "falsch
 
 
 class ModelCatalogue(Protocol):
-    """The decoders a devices file may name (``decoders.registry.DecoderRegistry``)."""
+    """The decoders a devices file may name (``decoders.catalog.DecoderCatalog``)."""
 
     def __contains__(self, model_id: object) -> bool: ...
     def closest(self, model_id: str, n: int = 3) -> list[str]: ...

@@ -56,7 +56,7 @@ def decode_payload(body: DecodeRequest, registry: DecodersDep) -> DecodeResultPu
     model = body.model.strip()
     base = {"model": model, "f_port": body.f_port, "payload_hex": payload.hex()}
     try:
-        result = decoders.decode(model, payload, body.f_port, body.variables, registry=registry)
+        result = decoders.decode(model, payload, body.f_port, body.variables, catalog=registry)
     except UnknownModelError as exc:
         return DecodeResultPublic(
             ok=False,

@@ -337,10 +337,10 @@ def _parse_devices_file(fmt: Format, content: str) -> list[tuple[str, DeviceMeta
 
 
 # Device keys may contain "/" (``tts:<app>/<device>`` when there is no DevEUI), so the
-# routes take the key as a path; the sub-resources come first, or "/{dev_eui:path}" would
+# routes take the key as a path; the sub-resources come first, or "/{device_key:path}" would
 # swallow ".../uplinks" (readings.py's /readings and /latest are included before this router).
 @router.get(
-    "/{dev_eui:path}/uplinks",
+    "/{device_key:path}/uplinks",
     response_model=UplinksPublic,
     operation_id="list_device_uplinks",
     dependencies=[ReadAccess],
@@ -348,30 +348,30 @@ def _parse_devices_file(fmt: Format, content: str) -> list[tuple[str, DeviceMeta
 )
 def list_device_uplinks(
     registry: RegistryDep,
-    dev_eui: DeviceKey,
+    device_key: DeviceKey,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> UplinksPublic:
     """The journal of recent raw uplinks, newest first: payload hex, port, counter and gap,
     gateways with RSSI/SNR, and the decoded dict or the error."""
-    d = resolve(registry, dev_eui)
+    d = resolve(registry, device_key)
     data = uplinks_public(registry.journal(d.device_key, limit=limit))
     return UplinksPublic(device=d.device_key, data=data, count=len(data))
 
 
 @router.get(
-    "/{dev_eui:path}",
+    "/{device_key:path}",
     response_model=DevicePublic,
     operation_id="get_device",
     dependencies=[ReadAccess],
     responses=error_responses(401, 404, 422),
 )
-def get_device(registry: RegistryDep, now: NowDep, dev_eui: DeviceKey) -> DevicePublic:
+def get_device(registry: RegistryDep, now: NowDep, device_key: DeviceKey) -> DevicePublic:
     """One device: status, decode result with its error text, radio, battery, last readings."""
-    return device_public(resolve(registry, dev_eui), now)
+    return device_public(resolve(registry, device_key), now)
 
 
 @router.patch(
-    "/{dev_eui:path}",
+    "/{device_key:path}",
     response_model=DevicePublic,
     operation_id="update_device",
     dependencies=[WriteAccess],
@@ -380,7 +380,7 @@ def get_device(registry: RegistryDep, now: NowDep, dev_eui: DeviceKey) -> Device
 def update_device(
     registry: RegistryDep,
     now: NowDep,
-    dev_eui: DeviceKey,
+    device_key: DeviceKey,
     body: DeviceMetaUpdate,
     create: Annotated[
         bool, Query(description="create the device if it is not known yet (pre-registration)")
@@ -392,20 +392,20 @@ def update_device(
     meta_fields = {f.name for f in dc_fields(DeviceMeta)}
     meta = DeviceMeta(**{k: v for k, v in values.items() if k in meta_fields})
     if create:
-        if not NEW_KEY.fullmatch(dev_eui):
+        if not NEW_KEY.fullmatch(device_key):
             raise RequestValidationError(
                 [
                     {
-                        "loc": ("path", "dev_eui"),
+                        "loc": ("path", "device_key"),
                         "msg": "a new device's key is a DevEUI (16 hex digits) or"
                         " '<tts|chirpstack|chirpstack-v3>:<application>/<device>'",
                         "type": "value_error",
                     }
                 ]
             )
-        key = dev_eui.upper() if _is_eui(dev_eui) else dev_eui
+        key = device_key.upper() if _is_eui(device_key) else device_key
         return device_public(registry.update_meta(key, meta, create=True), now)
-    d = resolve(registry, dev_eui)
+    d = resolve(registry, device_key)
     return device_public(registry.update_meta(d.device_key, meta), now)
 
 

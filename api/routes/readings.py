@@ -79,7 +79,7 @@ def _where(d: DeviceStatus) -> dict[str, str]:
 
 
 @router.get(
-    "/devices/{dev_eui:path}/readings",
+    "/devices/{device_key:path}/readings",
     response_model=ReadingsPublic,
     operation_id="get_device_readings",
     dependencies=[ReadAccess],
@@ -89,7 +89,7 @@ def get_device_readings(
     registry: RegistryDep,
     store: StoreDep,
     now: NowDep,
-    dev_eui: DeviceKey,
+    device_key: DeviceKey,
     quantity: Annotated[Quantity, Query(description="canonical quantity (GET /quantities)")],
     start: Annotated[
         datetime | None, Query(description="ISO 8601; default: 24 h before end")
@@ -109,7 +109,7 @@ def get_device_readings(
 ) -> ReadingsPublic:
     """One quantity of one device over [start, end), raw or downsampled (interval +
     mean / min / max). One series per sensor label; values in the quantity's unit."""
-    d = resolve(registry, dev_eui)
+    d = resolve(registry, device_key)
     start_, end_ = time_range(start, end, now)
     interval_s = parse_interval(interval) if interval else None
     if interval_s and (end_ - start_).total_seconds() / interval_s > MAX_BUCKETS:
@@ -161,15 +161,15 @@ def latest_public(d: DeviceStatus) -> LatestPublic:
 
 
 @router.get(
-    "/devices/{dev_eui:path}/latest",
+    "/devices/{device_key:path}/latest",
     response_model=LatestPublic,
     operation_id="get_device_latest",
     dependencies=[ReadAccess],
     responses=error_responses(401, 404, 422),
 )
-def get_device_latest(registry: RegistryDep, dev_eui: DeviceKey) -> LatestPublic:
+def get_device_latest(registry: RegistryDep, device_key: DeviceKey) -> LatestPublic:
     """The values of the device's last decoded uplink, with units."""
-    return latest_public(resolve(registry, dev_eui))
+    return latest_public(resolve(registry, device_key))
 
 
 @router.get(

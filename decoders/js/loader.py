@@ -7,9 +7,9 @@ import logging
 from pathlib import Path
 
 from decoders.base import Decoder
+from decoders.catalog import NATIVE, DecoderCatalog
 from decoders.js.decoder import BrokenCodec, JsCodecDecoder
 from decoders.js_mapping import MAPPING_FILE, CodecEntry, load_mapping
-from decoders.registry import NATIVE, DecoderRegistry
 from lorawan_monitor.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -34,9 +34,9 @@ def codec_from_entry(entry: CodecEntry) -> JsCodecDecoder:
 
 
 def load_codecs(
-    folder: Path | str, *, base: DecoderRegistry = NATIVE, strict: bool = False
-) -> DecoderRegistry:
-    """A copy of ``base`` (the native registry) with the folder's JS codecs added.
+    folder: Path | str, *, base: DecoderCatalog = NATIVE, strict: bool = False
+) -> DecoderCatalog:
+    """A copy of ``base`` (the native catalog) with the folder's JS codecs added.
 
     A codec may take a native model id only when its mapping says ``override: true``.
     Problems of the mapping file raise ConfigError naming the file and the problem. A
@@ -50,7 +50,7 @@ def load_codecs(
     for stray in sorted(p.name for p in folder.glob("*.js")):
         if stray not in mapped:
             log.warning("codec %s is not listed in %s; ignored", folder / stray, MAPPING_FILE)
-    registry = base.copy()
+    catalog = base.copy()
     for entry in entries:
         for model_id in entry.model_ids:
             if model_id in base and not entry.override:
@@ -77,10 +77,10 @@ def load_codecs(
                 str(exc), model_ids=entry.model_ids, vendor=entry.vendor, name=entry.file.name
             )
         for model_id in entry.model_ids:
-            registry.add(model_id, decoder, replace=True)
-    return registry
+            catalog.add(model_id, decoder, replace=True)
+    return catalog
 
 
-def disabled_codecs(registry: DecoderRegistry) -> dict[str, str]:
+def disabled_codecs(catalog: DecoderCatalog) -> dict[str, str]:
     """model id -> reason, for every model whose codec is disabled."""
-    return {m: d.error for m, d in registry.items() if isinstance(d, BrokenCodec)}
+    return {m: d.error for m, d in catalog.items() if isinstance(d, BrokenCodec)}

@@ -1,6 +1,6 @@
 """Every vendor package, imported explicitly (greppable, reviewable; no plugin discovery).
 
-Add a line here when you add a vendor package; tests/decoders/test_registry.py checks
+Add a line here when you add a vendor package; tests/decoders/test_catalog.py checks
 that every decoder module is registered and has a vector file.
 """
 

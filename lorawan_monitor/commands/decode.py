@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from decoders import NATIVE, DecodeError, DecoderRegistry, decode
+from decoders import NATIVE, DecodeError, DecoderCatalog, decode
 from decoders.quantities import CATALOGUE
 
 _HEX_JUNK = re.compile(r"[\s:,_-]|0x", re.IGNORECASE)
@@ -80,7 +80,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(func=run)
 
 
-def registry_for(codecs: Path | None, repository: Path | None = None) -> DecoderRegistry:
+def registry_for(codecs: Path | None, repository: Path | None = None) -> DecoderCatalog:
     """The native registry, plus the JS codecs of ``codecs`` (default: the settings'
     folder), plus the Device Repository checkout ``repository`` (default: the setting)."""
     if codecs is None or repository is None:
@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
             payload,
             args.fport,
             variables,
-            registry=registry,
+            catalog=registry,
             recv_time=recv_time,
             decoder=decoder,
         )

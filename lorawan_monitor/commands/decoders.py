@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from decoders import Decoder, DecoderRegistry
+from decoders import Decoder, DecoderCatalog
 from decoders.base import DecoderInfo
 from lorawan_monitor.commands.decode import registry_for
 
@@ -61,7 +61,7 @@ def describe(model_id: str, decoder: Decoder) -> DecoderInfo:
     )
 
 
-def describe_all(registry: DecoderRegistry) -> list[DecoderInfo]:
+def describe_all(registry: DecoderCatalog) -> list[DecoderInfo]:
     return [describe(model_id, decoder) for model_id, decoder in registry.items()]
 
 
@@ -91,12 +91,12 @@ def _table(infos: list[DecoderInfo]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def repository_infos(registry: DecoderRegistry) -> list[DecoderInfo]:
+def repository_infos(registry: DecoderCatalog) -> list[DecoderInfo]:
     """One row per Device Repository model without a native or codecs-folder decoder:
     how it resolves (codec file, firmware, band) or why it does not. Nothing compiled."""
-    from decoders.repository import RepositoryRegistry, ResolutionError
+    from decoders.repository import RepositoryCatalog, ResolutionError
 
-    if not isinstance(registry, RepositoryRegistry):
+    if not isinstance(registry, RepositoryCatalog):
         return []
     rows = []
     for model_id in registry.repository.model_ids():

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     networks = {"mixed": ("tts", "chirpstack")}.get(args.network, (args.network,))
     fleet = default_fleet(args.devices, broken=args.broken, networks=networks)  # type: ignore[arg-type]
     if args.models:
-        from decoders.registry import NATIVE
+        from decoders.catalog import NATIVE
         from simulator.fleet import vector_devices
 
         wanted = list(NATIVE) if args.models == "all" else args.models.split(",")

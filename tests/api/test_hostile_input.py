@@ -31,7 +31,7 @@ def test_create_refuses_keys_ingest_never_makes(env: Env, key: str) -> None:
     path = quote(key, safe="").replace(".", "%2E")  # sent as it is, not normalised
     r = env.client.patch(f"/api/v1/devices/{path}?create=true", json={"name": "x"}, headers=AUTH)
     assert r.status_code == 422, r.text
-    assert _param(r) == {"dev_eui"}
+    assert _param(r) == {"device_key"}  # the path parameter, named in the 422 (#12)
 
 
 @pytest.mark.parametrize("key", ["70B3D57ED0009999", "tts:stadt-app/lht-1", "chirpstack:app/x"])
@@ -44,7 +44,7 @@ def test_control_characters_in_a_device_key_are_422_not_503(env: Env) -> None:
     for path in ("/api/v1/devices/%00/readings", "/api/v1/devices/%00", "/api/v1/devices/%7F"):
         r = env.client.get(path, headers=AUTH)
         assert r.status_code == 422, (path, r.text)
-        assert "dev_eui" in _param(r)
+        assert "device_key" in _param(r)
     # a newline does not even match a route (Starlette's path pattern): 404, never 5xx
     assert env.client.get("/api/v1/devices/a%0Ab", headers=AUTH).status_code == 404
 

@@ -35,8 +35,8 @@ MAX_EXAMPLES = 40
 #: a 422 there
 SEMANTIC_422 = {
     "POST /api/v1/devices/import",
-    "PATCH /api/v1/devices/{dev_eui}",
-    "GET /api/v1/devices/{dev_eui}/readings",
+    "PATCH /api/v1/devices/{device_key}",
+    "GET /api/v1/devices/{device_key}/readings",
 }
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from decoders.registry import NATIVE
+from decoders.catalog import NATIVE
 from ingest.models import RawMessage
 from ingest.pipeline import Pipeline
 from lorawan_monitor.settings import InfluxSettings

@@ -1,7 +1,7 @@
 """Decoder tests, and loading the decoder test vectors (``decoders/vendors/*/testdata/*.yaml``).
 
 Format: see ``decoders/vendors/_example/testdata/example.yaml``. Shared by the vector
-walker, the registry meta-test and the fuzz test (which truncates every payload).
+walker, the decoder-catalog meta-test and the fuzz test (which truncates every payload).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from decoders import NATIVE, decode
 from decoders.base import Decoder
-from decoders.registry import DecoderRegistry
+from decoders.catalog import DecoderCatalog
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -40,8 +40,8 @@ def test_every_native_decoder_declares_it_takes_no_receive_time() -> None:
 
 
 def test_a_decoder_that_declares_the_receive_time_gets_it_through_decode_received() -> None:
-    registry = DecoderRegistry()
-    registry.add("test/clocked", _Clocked())
-    got = decode("test/clocked", b"\x01", 1, registry=registry, recv_time=T0)
+    catalog = DecoderCatalog()
+    catalog.add("test/clocked", _Clocked())
+    got = decode("test/clocked", b"\x01", 1, catalog=catalog, recv_time=T0)
     assert got.decoded == {"time": T0.isoformat()}
-    assert decode("test/clocked", b"\x01", 1, registry=registry).decoded == {"time": None}
+    assert decode("test/clocked", b"\x01", 1, catalog=catalog).decoded == {"time": None}

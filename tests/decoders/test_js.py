@@ -20,10 +20,10 @@ import pytest
 import yaml
 
 from decoders import NATIVE, DecodeError, decode
+from decoders.catalog import DecoderCatalog
 from decoders.errors import CodecError
 from decoders.js import CodecData, JsCodecDecoder, load_codecs
 from decoders.quantities import Quantity
-from decoders.registry import DecoderRegistry
 from lorawan_monitor.errors import ConfigError
 
 CODECS = Path(__file__).parent / "js" / "codecs"
@@ -42,15 +42,15 @@ def inline(source: str, **kw: Any) -> JsCodecDecoder:
 
 
 @pytest.fixture(scope="module")
-def registry() -> Iterator[DecoderRegistry]:
+def catalog() -> Iterator[DecoderCatalog]:
     yield load_codecs(CODECS)
 
 
 # --- working codecs ------------------------------------------------------------------
 
 
-def test_ts013_codec_decodes_normalizes_and_passes_context(registry: DecoderRegistry) -> None:
-    d = registry.get("acme/th")
+def test_ts013_codec_decodes_normalizes_and_passes_context(catalog: DecoderCatalog) -> None:
+    d = catalog.get("acme/th")
     assert isinstance(d, JsCodecDecoder)
     assert d.interface == "ts013"  # detected: the mapping does not say
     decoded = d.decode(bytes.fromhex("00D7 50 0BB8"), 1, {"temp_offset": "0.5"}, recv_time=T0)
@@ -65,23 +65,23 @@ def test_ts013_codec_decodes_normalizes_and_passes_context(registry: DecoderRegi
     assert n.warnings == ("keys without a known quantity ignored: recv_year",)
 
 
-def test_codec_warnings_become_normalization_warnings(registry: DecoderRegistry) -> None:
-    result = decode("acme/th", bytes.fromhex("FF9C 64 09B0"), 1, registry=registry)
+def test_codec_warnings_become_normalization_warnings(catalog: DecoderCatalog) -> None:
+    result = decode("acme/th", bytes.fromhex("FF9C 64 09B0"), 1, catalog=catalog)
     assert result.decoded["temp"] == -10.0
     assert result.decoded["battery_mv"] == 2480
     assert "codec: battery low" in result.warnings
     assert isinstance(result.decoded, CodecData)
 
 
-def test_both_model_ids_share_one_codec(registry: DecoderRegistry) -> None:
-    assert registry.get("acme/th") is registry.get("acme/th-pro")
+def test_both_model_ids_share_one_codec(catalog: DecoderCatalog) -> None:
+    assert catalog.get("acme/th") is catalog.get("acme/th-pro")
 
 
-def test_chirpstack_v3_codec(registry: DecoderRegistry) -> None:
-    d = registry.get("acme/level")
+def test_chirpstack_v3_codec(catalog: DecoderCatalog) -> None:
+    d = catalog.get("acme/level")
     assert isinstance(d, JsCodecDecoder) and d.interface == "chirpstack-v3"
     result = decode(
-        "acme/level", bytes.fromhex("04D2 0E10"), 10, {"mount_height_mm": 2000}, registry=registry
+        "acme/level", bytes.fromhex("04D2 0E10"), 10, {"mount_height_mm": 2000}, catalog=catalog
     )
     assert result.decoded == {"distance_mm": 1234, "level_mm": 766, "batV": 3.6}
     got = {r.quantity: r.value for r in result.readings}
@@ -90,8 +90,8 @@ def test_chirpstack_v3_codec(registry: DecoderRegistry) -> None:
     assert got[Quantity.BATTERY_VOLTAGE] == pytest.approx(3.6)  # common key "batV"
 
 
-def test_nodata_value_in_mapping_gives_warning(registry: DecoderRegistry) -> None:
-    result = decode("acme/level", bytes.fromhex("FFFF 0E10"), 10, registry=registry)
+def test_nodata_value_in_mapping_gives_warning(catalog: DecoderCatalog) -> None:
+    result = decode("acme/level", bytes.fromhex("FFFF 0E10"), 10, catalog=catalog)
     assert Quantity.DISTANCE not in {r.quantity for r in result.readings}
     assert any(w.startswith("distance_mm: no data") for w in result.warnings)
 
@@ -138,10 +138,10 @@ def _example_cases() -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("case", _example_cases(), ids=lambda c: str(c["description"]))
-def test_js_codec_matches_native_decoder(registry: DecoderRegistry, case: dict[str, Any]) -> None:
+def test_js_codec_matches_native_decoder(catalog: DecoderCatalog, case: dict[str, Any]) -> None:
     payload = bytes.fromhex(case["payload"].replace(" ", ""))
     native = NATIVE.get("example/thermometer")
-    js = registry.get("example/thermometer")
+    js = catalog.get("example/thermometer")
     assert isinstance(js, JsCodecDecoder) and not isinstance(native, JsCodecDecoder)
     if "error" in case:
         with pytest.raises(DecodeError):
@@ -151,48 +151,48 @@ def test_js_codec_matches_native_decoder(registry: DecoderRegistry, case: dict[s
         assert case["message"] in str(exc.value)
         return
     a = decode("example/thermometer", payload, case["f_port"])
-    b = decode("example/thermometer", payload, case["f_port"], registry=registry)
+    b = decode("example/thermometer", payload, case["f_port"], catalog=catalog)
     assert b.decoded == a.decoded == case["decoded"]
     assert b.readings == a.readings
     assert b.warnings == a.warnings
 
 
-def test_load_codecs_copies_the_native_registry(registry: DecoderRegistry) -> None:
+def test_load_codecs_copies_the_native_registry(catalog: DecoderCatalog) -> None:
     assert not isinstance(NATIVE.get("example/thermometer"), JsCodecDecoder)
     assert "acme/th" not in NATIVE
     for model_id in NATIVE:
         if model_id != "example/thermometer":
-            assert registry.get(model_id) is NATIVE.get(model_id)
+            assert catalog.get(model_id) is NATIVE.get(model_id)
 
 
 # --- misbehaving codecs -------------------------------------------------------------
 
 
-def test_throw_gives_js_message_and_line(registry: DecoderRegistry) -> None:
+def test_throw_gives_js_message_and_line(catalog: DecoderCatalog) -> None:
     with pytest.raises(CodecError) as exc:
-        decode("buggy/throws", b"\x01", 1, registry=registry)
+        decode("buggy/throws", b"\x01", 1, catalog=catalog)
     msg = str(exc.value)
     assert msg.startswith("decodeUplink threw: TypeError: Cannot read properties of undefined")
     assert msg.endswith("at line 4 of throws.js")
 
 
-def test_throw_of_a_string_and_in_chirpstack_v3(registry: DecoderRegistry) -> None:
+def test_throw_of_a_string_and_in_chirpstack_v3(catalog: DecoderCatalog) -> None:
     d = inline('function decodeUplink(i) {\n  throw "bad frame";\n}')
     with pytest.raises(CodecError, match="^decodeUplink threw: bad frame$"):
         d.decode(b"", 1)
     with pytest.raises(CodecError, match=r"Decode threw: Error: unknown port 11 at line 5"):
-        registry.get("acme/level").decode(b"\x00\x00\x00\x00", 11)
+        catalog.get("acme/level").decode(b"\x00\x00\x00\x00", 11)
 
 
-def test_endless_loop_times_out_and_codec_stays_usable(registry: DecoderRegistry) -> None:
+def test_endless_loop_times_out_and_codec_stays_usable(catalog: DecoderCatalog) -> None:
     t = time.perf_counter()
     with pytest.raises(CodecError, match=r"did not return within 100 ms"):
-        decode("buggy/loops", b"\x01", 1, registry=registry)
+        decode("buggy/loops", b"\x01", 1, catalog=catalog)
     assert time.perf_counter() - t < 2.0
     with pytest.raises(CodecError, match=r"did not return within"):
-        decode("buggy/loops", b"\x01", 1, registry=registry)
+        decode("buggy/loops", b"\x01", 1, catalog=catalog)
     assert (
-        decode("acme/th", bytes.fromhex("00D7500BB8"), 1, registry=registry).decoded["temp"] == 21.5
+        decode("acme/th", bytes.fromhex("00D7500BB8"), 1, catalog=catalog).decoded["temp"] == 21.5
     )
 
 
@@ -204,22 +204,22 @@ def test_short_custom_timeout() -> None:
     assert time.perf_counter() - t < 1.0
 
 
-def test_memory_overrun_is_stopped_and_codec_recovers(registry: DecoderRegistry) -> None:
+def test_memory_overrun_is_stopped_and_codec_recovers(catalog: DecoderCatalog) -> None:
     with pytest.raises(CodecError, match=r"exceeded the 64 MB memory limit in hog.js"):
-        decode("buggy/hog", b"\x01", 2, registry=registry)
+        decode("buggy/hog", b"\x01", 2, catalog=catalog)
     # the isolate was rebuilt: the same codec decodes normally again, repeatedly
-    assert decode("buggy/hog", b"\x07", 1, registry=registry).decoded == {"counter": 7}
+    assert decode("buggy/hog", b"\x07", 1, catalog=catalog).decoded == {"counter": 7}
     with pytest.raises(CodecError, match=r"memory limit"):
-        decode("buggy/hog", b"\x01", 2, registry=registry)
-    assert decode("buggy/hog", b"\x08", 1, registry=registry).decoded == {"counter": 8}
+        decode("buggy/hog", b"\x01", 2, catalog=catalog)
+    assert decode("buggy/hog", b"\x08", 1, catalog=catalog).decoded == {"counter": 8}
 
 
-def test_errors_returned_by_codec(registry: DecoderRegistry) -> None:
+def test_errors_returned_by_codec(catalog: DecoderCatalog) -> None:
     with pytest.raises(
         CodecError, match=r"^decodeUplink returned errors: payload too short; need 3 bytes$"
     ):
-        decode("buggy/errors", b"\x01", 1, registry=registry)
-    assert decode("buggy/errors", b"\x01\x02\x03", 1, registry=registry).decoded == {"counter": 3}
+        decode("buggy/errors", b"\x01", 1, catalog=catalog)
+    assert decode("buggy/errors", b"\x01\x02\x03", 1, catalog=catalog).decoded == {"counter": 3}
 
 
 @pytest.mark.parametrize(
@@ -233,15 +233,15 @@ def test_errors_returned_by_codec(registry: DecoderRegistry) -> None:
         (6, "returned null"),
     ],
 )
-def test_junk_return_values(registry: DecoderRegistry, f_port: int, fragment: str) -> None:
+def test_junk_return_values(catalog: DecoderCatalog, f_port: int, fragment: str) -> None:
     with pytest.raises(CodecError) as exc:
-        decode("buggy/junk", b"", f_port, registry=registry)
+        decode("buggy/junk", b"", f_port, catalog=catalog)
     assert fragment in str(exc.value)
     assert str(exc.value).startswith("decodeUplink ")
 
 
-def test_junk_codec_good_port_still_works(registry: DecoderRegistry) -> None:
-    assert decode("buggy/junk", b"", 7, registry=registry).decoded == {"ok": True}
+def test_junk_codec_good_port_still_works(catalog: DecoderCatalog) -> None:
+    assert decode("buggy/junk", b"", 7, catalog=catalog).decoded == {"ok": True}
 
 
 @pytest.mark.parametrize(
@@ -287,14 +287,14 @@ def test_implicit_globals_persist_as_documented() -> None:
     assert other.decode(b"", 1) == {"calls": 0}
 
 
-def test_thread_safe_under_concurrent_calls(registry: DecoderRegistry) -> None:
+def test_thread_safe_under_concurrent_calls(catalog: DecoderCatalog) -> None:
     errors: list[str] = []
 
     def work(seed: int) -> None:
         for k in range(150):
             t = (seed * 150 + k) % 1000
             payload = t.to_bytes(2, "big") + bytes([seed * 2, 0x0B, 0xB8])
-            out = decode("acme/th", payload, 1, registry=registry).decoded
+            out = decode("acme/th", payload, 1, catalog=catalog).decoded
             if out["temp"] != t / 10 or out["hum"] != seed:
                 errors.append(f"{seed}/{k}: {out}")
 
@@ -409,7 +409,7 @@ def test_mapping_shorthand_and_disabled_common_keys(tmp_path: Path) -> None:
         "    normalize: {temp: temperature, hum: {quantity: relative_humidity, sensor: inside}}\n",
     )
     reg = load_codecs(folder)
-    result = decode("acme/th", bytes.fromhex("00D7500BB8"), 1, registry=reg)
+    result = decode("acme/th", bytes.fromhex("00D7500BB8"), 1, catalog=reg)
     assert {(r.quantity, r.sensor, r.value) for r in result.readings} == {
         (Quantity.TEMPERATURE, "", 21.5),
         (Quantity.RELATIVE_HUMIDITY, "inside", 40.0),
@@ -438,8 +438,8 @@ def test_one_timeout_is_retried_once() -> None:
     assert d.decode(b"", 1) == {"ok": 1}
 
 
-def test_decode_passes_recv_time_to_js_codecs_only(registry: DecoderRegistry) -> None:
-    js = decode("acme/th", bytes.fromhex("00D7500BB8"), 1, registry=registry, recv_time=T0)
+def test_decode_passes_recv_time_to_js_codecs_only(catalog: DecoderCatalog) -> None:
+    js = decode("acme/th", bytes.fromhex("00D7500BB8"), 1, catalog=catalog, recv_time=T0)
     assert js.decoded["recv_year"] == 2024
     native = decode("example/thermometer", bytes.fromhex("08660BC4"), 1, recv_time=T0)
     assert native.decoded == {"temperature": 21.5, "battery_mv": 3012}

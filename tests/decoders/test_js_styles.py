@@ -300,10 +300,10 @@ def test_a_broken_codec_disables_only_itself(
 ) -> None:
     with caplog.at_level(logging.ERROR, logger="decoders.js"):
         reg = load_codecs(_folder(tmp_path))
-    assert decode("acme/good", b"\x15", 1, registry=reg).decoded == {"temperature": 21}
+    assert decode("acme/good", b"\x15", 1, catalog=reg).decoded == {"temperature": 21}
     assert isinstance(reg.get("acme/broken"), BrokenCodec)
     with pytest.raises(CodecUnavailableError, match="broken.js: cannot be compiled: SyntaxError"):
-        decode("acme/broken", b"\x15", 1, registry=reg)
+        decode("acme/broken", b"\x15", 1, catalog=reg)
     assert set(disabled_codecs(reg)) == {"acme/broken", "acme/broken2"}
     (record,) = [r for r in caplog.records if "CODEC DISABLED" in r.getMessage()]
     assert record.levelno == logging.ERROR

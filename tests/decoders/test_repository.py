@@ -25,7 +25,7 @@ from decoders.normalized import normalize_measurements
 from decoders.quantities import Quantity
 from decoders.repository import (
     DeviceRepository,
-    RepositoryRegistry,
+    RepositoryCatalog,
     ResolutionError,
     repository_band,
     with_repository,
@@ -42,7 +42,7 @@ def repo() -> DeviceRepository:
 
 
 @pytest.fixture(scope="module")
-def registry() -> Iterator[RepositoryRegistry]:
+def catalog() -> Iterator[RepositoryCatalog]:
     yield with_repository(NATIVE, FIXTURE)
 
 
@@ -124,23 +124,23 @@ def test_a_folder_that_is_no_repository(tmp_path: Path) -> None:
         DeviceRepository(tmp_path)
 
 
-# --- the lazy registry ---------------------------------------------------------------
+# --- the lazy catalog ---------------------------------------------------------------
 
 
-def test_native_decoder_wins(registry: RepositoryRegistry) -> None:
-    assert registry.find("elsys/ers-co2") is NATIVE.get("elsys/ers-co2")
+def test_native_decoder_wins(catalog: RepositoryCatalog) -> None:
+    assert catalog.find("elsys/ers-co2") is NATIVE.get("elsys/ers-co2")
 
 
-def test_repository_codec_is_loaded_lazily_and_shared(registry: RepositoryRegistry) -> None:
-    d = registry.find("elsys/ers")
+def test_repository_codec_is_loaded_lazily_and_shared(catalog: RepositoryCatalog) -> None:
+    d = catalog.find("elsys/ers")
     assert isinstance(d, JsCodecDecoder) and d.has_normalize
-    assert registry.find("elsys/ers", {"band_id": "US_902_928"}) is d  # same file, same isolate
-    assert "elsys/ers" in registry and "elsys/ers" not in registry.items_ids()
+    assert catalog.find("elsys/ers", {"band_id": "US_902_928"}) is d  # same file, same isolate
+    assert "elsys/ers" in catalog and "elsys/ers" not in catalog.items_ids()
 
 
-def test_normalize_uplink_gives_the_readings(registry: RepositoryRegistry) -> None:
+def test_normalize_uplink_gives_the_readings(catalog: RepositoryCatalog) -> None:
     payload = bytes.fromhex("01 00E2 02 29 04 0027 05 06 06 0308 07 0E10")
-    result = decode("elsys/ers", payload, 1, registry=registry)
+    result = decode("elsys/ers", payload, 1, catalog=catalog)
     got = {(r.quantity, r.sensor): r.value for r in result.readings}
     assert got == {
         (Quantity.TEMPERATURE, ""): 22.6,
@@ -152,9 +152,9 @@ def test_normalize_uplink_gives_the_readings(registry: RepositoryRegistry) -> No
     }
 
 
-def test_firmware_versions_pick_different_codecs(registry: RepositoryRegistry) -> None:
-    v1 = registry.find("acme/multi", {"firmware_version": "1.0"})
-    v2 = registry.find("acme/multi", {"firmware_version": "2.0"})
+def test_firmware_versions_pick_different_codecs(catalog: RepositoryCatalog) -> None:
+    v1 = catalog.find("acme/multi", {"firmware_version": "1.0"})
+    v2 = catalog.find("acme/multi", {"firmware_version": "2.0"})
     assert v1 is not None and v2 is not None and v1 is not v2
     raw = bytes.fromhex("0929")  # 2345
     assert decode("acme/multi", raw, 1, decoder=v1).decoded == {"codec": "v1", "temperature": 234.5}
@@ -169,18 +169,18 @@ def test_firmware_versions_pick_different_codecs(registry: RepositoryRegistry) -
     ],
 )
 def test_broken_codecs_become_codec_errors(
-    registry: RepositoryRegistry, model: str, fragment: str
+    catalog: RepositoryCatalog, model: str, fragment: str
 ) -> None:
-    d = registry.find(model)
+    d = catalog.find(model)
     assert isinstance(d, BrokenCodec)
     with pytest.raises(CodecUnavailableError, match=fragment):
-        decode(model, b"\x01", 1, registry=registry)
+        decode(model, b"\x01", 1, catalog=catalog)
 
 
-def test_models_without_codec_are_not_in_the_registry(registry: RepositoryRegistry) -> None:
-    assert registry.find("nocodec/plain") is None
-    assert registry.find("acme/nothing") is None
-    assert "acme/multi" in registry.closest("acme/mult")
+def test_models_without_codec_are_not_in_the_registry(catalog: RepositoryCatalog) -> None:
+    assert catalog.find("nocodec/plain") is None
+    assert catalog.find("acme/nothing") is None
+    assert "acme/multi" in catalog.closest("acme/mult")
 
 
 # --- codec YAML examples as vectors ---------------------------------------------------

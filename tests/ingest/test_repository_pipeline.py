@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from decoders import NATIVE
-from decoders.repository import RepositoryRegistry, with_repository
+from decoders.repository import RepositoryCatalog, with_repository
 from ingest.models import RawMessage
 from ingest.pipeline import Pipeline, ProcessResult
 from lorawan_monitor.errors import ConfigError
@@ -164,7 +164,7 @@ def test_chirpstack_device_tag_names_the_model(pipeline: Pipeline) -> None:
 
 def test_settings_wire_the_repository() -> None:
     reg = build_decoders(Settings(ingest={"device_repository": FIXTURE}))  # type: ignore[arg-type]
-    assert isinstance(reg, RepositoryRegistry) and "elsys/ers" in reg
+    assert isinstance(reg, RepositoryCatalog) and "elsys/ers" in reg
 
 
 def test_a_wrong_repository_path_names_the_setting(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from decoders.registry import NATIVE
+from decoders.catalog import NATIVE
 from ingest.models import RawMessage
 from ingest.pipeline import Pipeline
 from simulator.fleet import default_fleet, generate, load_vectors, vector_devices

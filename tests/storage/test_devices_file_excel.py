@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from decoders.registry import NATIVE
+from decoders.catalog import NATIVE
 from lorawan_monitor.errors import ConfigError
 from storage.devices_file import load_devices_file, unknown_models
 

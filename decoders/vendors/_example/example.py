@@ -17,9 +17,9 @@ from typing import Any
 
 from decoders._bits import Reader, require_length
 from decoders.base import Decoder, Field
+from decoders.catalog import register
 from decoders.errors import UnsupportedPortError
 from decoders.quantities import Quantity
-from decoders.registry import register
 
 
 @register

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from decoders.base import Field, Normalized, lookup, normalize_table
+from decoders.catalog import register
 from decoders.quantities import Quantity
-from decoders.registry import register
 from decoders.vendors.decentlab._protocol_v2 import BATTERY, DecentlabV2, Group, Value, offset
 
 Q = Quantity

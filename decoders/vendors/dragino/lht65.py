@@ -29,9 +29,9 @@ from typing import Any
 
 from decoders._bits import Reader, require_length
 from decoders.base import Decoder, Field, Normalized, Reading, normalize_table
+from decoders.catalog import register
 from decoders.errors import DecodeError, UnsupportedPortError
 from decoders.quantities import Quantity
-from decoders.registry import register
 
 Q = Quantity
 #: 0x7FFF / 100: the sensor answered "no data"

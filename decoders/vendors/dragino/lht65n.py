@@ -12,7 +12,7 @@ preformatted string in the local time zone of the codec's host, which is not dat
 
 from __future__ import annotations
 
-from decoders.registry import register
+from decoders.catalog import register
 from decoders.vendors.dragino.lht65 import LHT65
 
 

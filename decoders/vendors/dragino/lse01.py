@@ -25,9 +25,9 @@ from typing import Any
 
 from decoders._bits import Reader, require_length
 from decoders.base import Decoder, Field, Normalized, Reading, as_number, normalize_table
+from decoders.catalog import register
 from decoders.errors import UnsupportedPortError
 from decoders.quantities import Quantity
-from decoders.registry import register
 
 Q = Quantity
 SOIL_TEMPERATURE = Field(key="temp_SOIL", quantity=Q.TEMPERATURE, sensor="soil")

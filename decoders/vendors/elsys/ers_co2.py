@@ -9,8 +9,8 @@ reporting interval, CO2 (ppm) and supply voltage (``vdd``, mV).
 from __future__ import annotations
 
 from decoders.base import Field
+from decoders.catalog import register
 from decoders.quantities import Quantity
-from decoders.registry import register
 from decoders.vendors.elsys._elsys import ElsysDecoder
 
 Q = Quantity

@@ -41,9 +41,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from decoders.base import Decoder, Normalized, Reading, as_number
+from decoders.catalog import register
 from decoders.errors import DecodeError, PayloadLengthError, UnsupportedPortError
 from decoders.quantities import Quantity
-from decoders.registry import register
 
 Q = Quantity
 

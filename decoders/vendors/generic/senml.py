@@ -37,10 +37,10 @@ from typing import Any
 import cbor2
 
 from decoders.base import Decoder, Normalized, Reading
+from decoders.catalog import register
 from decoders.common_keys import COMMON_KEYS, canonical_key
 from decoders.errors import DecodeError, ProtocolVersionError, UnsupportedPortError
 from decoders.quantities import CATALOGUE, Quantity
-from decoders.registry import register
 
 Q = Quantity
 

@@ -44,9 +44,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from decoders.base import Decoder, Field, Normalized, normalize_table
+from decoders.catalog import register
 from decoders.errors import PayloadLengthError, ProtocolVersionError, UnsupportedPortError
 from decoders.quantities import Quantity
-from decoders.registry import register
 
 MODEL = "IMBuildings People Counter"
 PEOPLE_COUNTER = 2

@@ -14,8 +14,8 @@ canonical quantity yet and stay in the vendor dict only.
 from __future__ import annotations
 
 from decoders.base import Field
+from decoders.catalog import register
 from decoders.quantities import Quantity
-from decoders.registry import register
 from decoders.vendors.milesight._tlv import Channel, MilesightTLV, flag, u8, u16
 from decoders.vendors.milesight.em300_th import BATTERY, HUMIDITY, TEMPERATURE
 

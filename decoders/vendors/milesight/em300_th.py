@@ -8,8 +8,8 @@ signed 0.1 °C, humidity 0x04 0x68 0.5 %RH). Framing: :mod:`._tlv`.
 from __future__ import annotations
 
 from decoders.base import Field
+from decoders.catalog import register
 from decoders.quantities import Quantity
-from decoders.registry import register
 from decoders.vendors.milesight._tlv import Channel, MilesightTLV, s16, u8
 
 Q = Quantity

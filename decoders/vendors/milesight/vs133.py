@@ -16,8 +16,8 @@ from typing import Any
 
 from decoders._bits import Reader
 from decoders.base import Field
+from decoders.catalog import register
 from decoders.quantities import Quantity
-from decoders.registry import register
 from decoders.vendors.milesight._tlv import Channel, MilesightTLV, u32
 
 Q = Quantity

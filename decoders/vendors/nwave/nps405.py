@@ -22,9 +22,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from decoders.base import Decoder, Field
+from decoders.catalog import register
 from decoders.errors import UnsupportedPortError
 from decoders.quantities import Quantity
-from decoders.registry import register
 from decoders.vendors.nwave._common import battery_mv, need, startup
 
 

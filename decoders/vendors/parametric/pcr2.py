@@ -32,9 +32,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from decoders.base import Decoder, Field, Normalized, Reading, normalize_table
+from decoders.catalog import register
 from decoders.errors import DecodeError, PayloadLengthError, UnsupportedPortError
 from decoders.quantities import Quantity
-from decoders.registry import register
 
 Q = Quantity
 

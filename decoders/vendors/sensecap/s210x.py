@@ -25,9 +25,9 @@ from typing import Any
 
 from decoders._bits import Reader
 from decoders.base import Decoder, Normalized, Reading, as_number
+from decoders.catalog import register
 from decoders.errors import PayloadLengthError, UnsupportedPortError
 from decoders.quantities import Quantity
-from decoders.registry import register
 
 Q = Quantity
 ID_VERSION, ID_SENSOR_VERSION, ID_EUI_LOW, ID_EUI_HIGH, ID_BATTERY_INTERVAL = 0, 1, 2, 3, 7

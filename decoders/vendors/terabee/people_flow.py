@@ -21,9 +21,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from decoders.base import Decoder, Field
+from decoders.catalog import register
 from decoders.errors import DecodeError, PayloadLengthError, UnsupportedPortError
 from decoders.quantities import Quantity
-from decoders.registry import register
 
 MODEL = "terabee/people-flow-counting-l-xl"
 FLAGS = ("TPC_STOPPED", "TPC_STUCK", "MULTI_DEV_ISSUE", "WIFI_AP_ENABLED")

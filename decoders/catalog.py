@@ -1,9 +1,11 @@
-"""Model id (``brand/model``, TTN Device Repository) -> decoder.
+"""The decoder catalog: model id (``brand/model``, TTN Device Repository) -> decoder.
+
+(Not the device registry, :mod:`storage.registry`, which holds devices and their status.)
 
 Native decoders register themselves with ``@register`` at import time;
 ``decoders.vendors`` imports every vendor module explicitly. A duplicate id fails
-at import. External codecs (JavaScript) are added to a *copy* of the registry at
-runtime (``DecoderRegistry.with_decoder``), so the native registry stays static.
+at import. External codecs (JavaScript) are added to a *copy* of the catalog at
+runtime (``DecoderCatalog.with_decoder``), so the native catalog stays static.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ MODEL_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*/[a-z0-9][a-z0-9_.-]*$")
 D = TypeVar("D", bound=type[Decoder])
 
 
-class DecoderRegistry:
+class DecoderCatalog:
     def __init__(self) -> None:
         self._by_id: dict[str, Decoder] = {}
 
@@ -45,7 +47,7 @@ class DecoderRegistry:
     ) -> Decoder | None:
         """The decoder of a model, or None. ``versions`` (TTS ``version_ids``:
         firmware_version, hardware_version, band_id) matter only to registries that pick
-        a codec per version (:class:`decoders.repository.RepositoryRegistry`)."""
+        a codec per version (:class:`decoders.repository.RepositoryCatalog`)."""
         if model_id is None:
             return None
         return self._by_id.get(model_id)
@@ -60,26 +62,26 @@ class DecoderRegistry:
         return iter(sorted(self._by_id))
 
     def items_ids(self) -> frozenset[str]:
-        """The ids registered explicitly (a repository registry resolves more on demand)."""
+        """The ids registered explicitly (a repository catalog resolves more on demand)."""
         return frozenset(self._by_id)
 
     def items(self) -> list[tuple[str, Decoder]]:
         return sorted(self._by_id.items())
 
-    def copy(self) -> DecoderRegistry:
-        new = DecoderRegistry()
+    def copy(self) -> DecoderCatalog:
+        new = DecoderCatalog()
         new._by_id = dict(self._by_id)
         return new
 
-    def with_decoder(self, model_id: str, decoder: Decoder) -> DecoderRegistry:
+    def with_decoder(self, model_id: str, decoder: Decoder) -> DecoderCatalog:
         """A copy with one more (or one replaced) decoder, e.g. a JavaScript codec."""
         new = self.copy()
         new.add(model_id, decoder, replace=True)
         return new
 
 
-#: The registry of native decoders (filled by ``decoders.vendors`` at import).
-NATIVE = DecoderRegistry()
+#: The catalog of native decoders (filled by ``decoders.vendors`` at import).
+NATIVE = DecoderCatalog()
 
 
 def register(cls: D) -> D:
