@@ -87,7 +87,25 @@ def compose_set_settings(files: tuple[Path, ...] = COMPOSE_FILES) -> set[str]:
 
 
 def _comments(cls: type) -> dict[str, str]:
-    """``#:`` comment lines directly above a field, and trailing ``# ...`` comments."""
+    """``#:`` comment lines directly above a field, and trailing ``# ...`` comments, of the
+    class and of the models it inherits fields from (a subclass's own comment wins)."""
+    out: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if _own_model(klass):
+            out.update(_own_comments(klass))
+    return out
+
+
+def _own_model(klass: type) -> bool:
+    """A settings model of ours (pydantic's own bases declare no settings)."""
+    return issubclass(klass, BaseModel) and klass.__module__.partition(".")[0] not in (
+        "pydantic",
+        "pydantic_settings",
+    )
+
+
+def _own_comments(cls: type) -> dict[str, str]:
+    """The comments in ``cls``'s own source (not its bases')."""
     out: dict[str, str] = {}
     pending: list[str] = []
     for line in inspect.getsource(cls).splitlines():

@@ -75,7 +75,10 @@ def _http_url(v: str | None) -> str | None:
 _HTTP_URL: TypeAdapter[AnyHttpUrl] = TypeAdapter(AnyHttpUrl)
 
 
-class MqttSettings(BaseModel):
+class BrokerSettings(BaseModel):
+    """What one MQTT broker connection needs: the fields ``LORAWAN_MQTT__*`` and each
+    entry of ``LORAWAN_SOURCES`` share (declared once, here)."""
+
     host: str = "localhost"
     port: int = Field(1883, ge=1, le=65535)
     transport: Literal["tcp", "websockets"] = "tcp"
@@ -90,8 +93,6 @@ class MqttSettings(BaseModel):
     #: MQTT protocol: ``auto`` = 3.1.1 for The Things Stack (its server speaks only 3.1.1), else 5
     protocol: Literal["auto", "3.1.1", "5"] = "auto"
     keepalive: int = Field(60, ge=5, le=3600)
-    #: which network server publishes on this broker (``auto`` tells them apart by topic)
-    envelope: EnvelopeKind = "auto"
     #: topic filters; empty = the defaults for ``envelope``
     topics: list[str] = Field(default_factory=list)
     #: MQTT 5 shared subscription group: several workers split one stream (``$share/<group>/…``)
@@ -99,12 +100,6 @@ class MqttSettings(BaseModel):
     qos: int = Field(1, ge=0, le=2)
     #: keep the broker session across restarts (MQTT 5 session expiry, seconds; 0 = clean)
     session_expiry: int = Field(3600, ge=0)
-    #: reconnect back-off, whole seconds (paho counts in seconds; no silent rounding)
-    reconnect_min_delay: int = Field(1, ge=1, le=3600)
-    reconnect_max_delay: int = Field(60, ge=1, le=3600)
-    #: seconds for TCP + TLS set-up; a broker that sends no CONNACK within 1.5 times this
-    #: is reported as an error (paho itself would wait a whole keepalive)
-    connect_timeout: float = Field(5.0, gt=0, le=120)
 
     @field_validator("share_group")
     @classmethod
@@ -112,6 +107,20 @@ class MqttSettings(BaseModel):
         if v is not None and (not v or any(c in v for c in "/+#")):
             raise ValueError("must be a non-empty name without '/', '+' or '#'")
         return v
+
+
+class MqttSettings(BrokerSettings):
+    """The broker of a single-source ingest (``LORAWAN_MQTT__*``), and the back-off and
+    timeouts every source uses."""
+
+    #: which network server publishes on this broker (``auto`` tells them apart by topic)
+    envelope: EnvelopeKind = "auto"
+    #: reconnect back-off, whole seconds (paho counts in seconds; no silent rounding)
+    reconnect_min_delay: int = Field(1, ge=1, le=3600)
+    reconnect_max_delay: int = Field(60, ge=1, le=3600)
+    #: seconds for TCP + TLS set-up; a broker that sends no CONNACK within 1.5 times this
+    #: is reported as an error (paho itself would wait a whole keepalive)
+    connect_timeout: float = Field(5.0, gt=0, le=120)
 
     @model_validator(mode="after")
     def _delays(self) -> MqttSettings:
@@ -318,7 +327,7 @@ class AlertsSettings(BaseModel):
 # --- several sources (issue #16) ------------------------------------------------------
 
 
-class SourceSettings(BaseModel):
+class SourceSettings(BrokerSettings):
     """One network server application / broker connection of a multi-source ingest.
 
     Given as the list ``sources`` in the YAML file (``LORAWAN_CONFIG_FILE``) or as JSON in
@@ -330,22 +339,8 @@ class SourceSettings(BaseModel):
     #: shown in logs, metrics (``source`` label) and readiness; letters, digits, ``-_.``
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
     kind: EnvelopeKind = "auto"
-    host: str = "localhost"
-    port: int = Field(1883, ge=1, le=65535)
-    transport: Literal["tcp", "websockets"] = "tcp"
-    tls: bool = False
-    tls_ca_file: Path | None = None
-    tls_insecure: bool = False
-    username: str | None = None
-    password: SecretStr | None = None
     #: stable and unique per source (default ``lorawan-monitor-<hostname>-<name>``)
     client_id: str | None = None
-    protocol: Literal["auto", "3.1.1", "5"] = "auto"
-    keepalive: int = Field(60, ge=5, le=3600)
-    topics: list[str] = Field(default_factory=list)
-    share_group: str | None = None
-    qos: int = Field(1, ge=0, le=2)
-    session_expiry: int = Field(3600, ge=0)
     #: The Things Stack Storage Integration of this application (gap refill)
     api_url: str | None = None
     api_key: SecretStr | None = None
@@ -360,7 +355,7 @@ class SourceSettings(BaseModel):
     def mqtt(self, common: MqttSettings, client_id: str) -> MqttSettings:
         """The single-broker settings of this source: the fields both models share, the
         source's kind as the envelope, back-off and timeouts from ``common``."""
-        shared = (set(SourceSettings.model_fields) & set(MqttSettings.model_fields)) - {"client_id"}
+        shared = set(BrokerSettings.model_fields) - {"client_id"}
         return common.model_copy(
             update={
                 **self.model_dump(include=shared),

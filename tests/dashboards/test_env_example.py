@@ -93,3 +93,29 @@ def test_settings_rows_reads_nesting_defaults_choices_and_comments() -> None:
 
 def test_real_settings_model_is_what_is_walked() -> None:
     assert len(env_example.settings_rows()) >= len(Settings.model_fields)
+
+
+class _Base(BaseModel):
+    #: the base's own words
+    shared: int = 1
+    #: said by the base, said again by the subclass
+    both: int = 2
+
+
+class _Derived(_Base):
+    #: the subclass's words win
+    both: int = 3
+    own: str = "x"  # a trailing comment
+
+
+def test_inherited_fields_keep_their_base_class_comments() -> None:
+    """A shared base (BrokerSettings under MqttSettings and SourceSettings, #12) loses none
+    of the field comments: the generator reads every model class in the MRO."""
+    assert env_example.settings_rows(_Derived, "X_") == [
+        ("X_SHARED", "1", "the base's own words"),
+        ("X_BOTH", "3", "the subclass's words win"),
+        ("X_OWN", "x", "a trailing comment"),
+    ]
+    mqtt = {v: d for v, _, d in env_example.settings_rows() if v.startswith("LORAWAN_MQTT__")}
+    assert mqtt["LORAWAN_MQTT__SHARE_GROUP"].startswith("MQTT 5 shared subscription group")
+    assert mqtt["LORAWAN_MQTT__CONNECT_TIMEOUT"].startswith("seconds for TCP + TLS set-up")
