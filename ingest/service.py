@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from decoders.registry import NATIVE, DecoderRegistry
 from ingest.buffer import Chunk, DeadLetter, DurableBuffer
-from ingest.models import RawMessage
+from ingest.models import SINGLE_SOURCE, RawMessage
 from ingest.pipeline import Pipeline, ProcessResult
 from ingest.registry_queue import Battery, CodecError, RegistryApplier, Work, encode
 from ingest.registry_queue import dead_letter as registry_dead_letter
@@ -439,8 +439,12 @@ class IngestService:
         # counted per batch: a labelled Prometheus counter costs microseconds per call
         outcomes = Counter((r.outcome, r.reason) for r in results)
         self.outcomes.update(outcomes)
-        for (outcome, reason), n in outcomes.items():
-            m.MESSAGES.labels(outcome=outcome, reason=reason).inc(n)
+        per_source = Counter(
+            (r.outcome, r.reason, raw.source or SINGLE_SOURCE)
+            for r, raw in zip(results, batch, strict=True)
+        )
+        for (outcome, reason, source), n in per_source.items():
+            m.MESSAGES.labels(outcome=outcome, reason=reason, source=source).inc(n)
         errors = Counter(
             r.model_id or "unknown"
             for r in results
