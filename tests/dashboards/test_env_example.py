@@ -93,3 +93,21 @@ def test_settings_rows_reads_nesting_defaults_choices_and_comments() -> None:
 
 def test_real_settings_model_is_what_is_walked() -> None:
     assert len(env_example.settings_rows()) >= len(Settings.model_fields)
+
+
+def test_two_source_example_loads_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The LORAWAN_SOURCES example line of .env.example is a working setting (#16)."""
+    import json
+
+    line = next(
+        ln
+        for ln in env_example.ENV_EXAMPLE.read_text().splitlines()
+        if ln.startswith("#   LORAWAN_SOURCES=[{")
+    )
+    monkeypatch.setenv("LORAWAN_SOURCES", line.split("=", 1)[1])
+    s = load_settings()
+    assert [(x.name, x.kind) for x in s.sources] == [
+        ("umwelt", "tts"),
+        ("stadtwerke", "chirpstack"),
+    ]
+    assert json.loads(line.split("=", 1)[1]) == env_example.SOURCES_EXAMPLE

@@ -45,7 +45,9 @@ def test_tts_sources_go_to_worker_one_the_others_to_every_worker_shared() -> Non
 
 
 def test_workers_refused_only_when_no_source_can_be_shared() -> None:
-    only_tts = load_settings(sources=[{"name": "a", "kind": "tts"}, {"name": "b", "kind": "tts", "port": 1884}])
+    only_tts = load_settings(
+        sources=[{"name": "a", "kind": "tts"}, {"name": "b", "kind": "tts", "port": 1884}]
+    )
     with pytest.raises(ConfigError, match=r"every source in LORAWAN_SOURCES \('a', 'b'\)"):
         check_workers(only_tts, 2)
     check_workers(only_tts, 1)

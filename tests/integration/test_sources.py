@@ -521,6 +521,11 @@ def test_refill_command_per_source_standin(
         expected = expected_points(messages)
         d = diff(expected, influx_points(influxd, influx_db, {k[0] for k in expected}))
         assert d["missing"] == 0 and d["extra"] == 0 and d["n_wrong"] == 0, repr(d)
+        # the radio points name the source, as the live stream's do (the same series)
+        res = influxd.query(
+            'SHOW TAG VALUES FROM "lorawan_uplink" WITH KEY = "source"', db=influx_db
+        )
+        assert [v[1] for v in res["results"][0]["series"][0]["values"]] == ["umwelt"]
         r = refill("--source", "stadtwerke", "--since", "4h")
         assert r.returncode == 2 and "LORAWAN_SOURCES[1].api_url" in r.stderr, r.stderr
         r = refill("--source", "nope", "--since", "4h")

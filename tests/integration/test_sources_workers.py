@@ -122,8 +122,10 @@ def test_two_workers_split_chirpstack_and_leave_tts_to_one(
     )
     try:
         ok = _wait(
-            lambda: _up(mport) == {"tts-umwelt": 1.0, "stadtwerke": 1.0}
-            and _up(mport + 1) == {"stadtwerke": 1.0},
+            lambda: (
+                _up(mport) == {"tts-umwelt": 1.0, "stadtwerke": 1.0}
+                and _up(mport + 1) == {"stadtwerke": 1.0}
+            ),
             60,
         )
         if not ok:
@@ -154,9 +156,12 @@ def test_two_workers_split_chirpstack_and_leave_tts_to_one(
             return _samples(port, "lorawan_messages_total").get(key, 0.0)
 
         assert _wait(
-            lambda: stored(mport, "tts-umwelt") + stored(mport, "stadtwerke")
-            + stored(mport + 1, "stadtwerke")
-            >= total,
+            lambda: (
+                stored(mport, "tts-umwelt")
+                + stored(mport, "stadtwerke")
+                + stored(mport + 1, "stadtwerke")
+                >= total
+            ),
             30,
         )
         # exactly once: the TTS source all in worker 1, none in worker 2 ...
@@ -168,7 +173,9 @@ def test_two_workers_split_chirpstack_and_leave_tts_to_one(
         split = [stored(mport, "stadtwerke"), stored(mport + 1, "stadtwerke")]
         assert sum(split) == len(cs) and all(n > 0 for n in split), split
         # the radio points name their source
-        res = influxd.query('SHOW TAG VALUES FROM "lorawan_uplink" WITH KEY = "source"', db=influx_db)
+        res = influxd.query(
+            'SHOW TAG VALUES FROM "lorawan_uplink" WITH KEY = "source"', db=influx_db
+        )
         values = {v[1] for v in res["results"][0]["series"][0]["values"]}
         assert values == {"tts-umwelt", "stadtwerke"}
     finally:
