@@ -119,6 +119,7 @@ class DevicePublic(_Public):
                     "device_id": "lht65-townhall",
                     "application": "city-sensors",
                     "source": "tts",
+                    "source_name": "tts-umwelt",
                     "name": "Town hall roof",
                     "category": "environment",
                     "site": "town-hall",
@@ -149,6 +150,11 @@ class DevicePublic(_Public):
     device_id: str
     application: str
     source: str
+    source_name: str | None = Field(
+        None,
+        description="name of the source (LORAWAN_SOURCES) the latest uplink came through; "
+        "null for the one LORAWAN_MQTT__* broker (``source`` is the network server kind)",
+    )
     name: str | None = None
     device_name: str | None = Field(
         None, description="the network server's name for the device (ChirpStack deviceName)"

@@ -76,14 +76,17 @@ def compose_variables(files: tuple[Path, ...] = COMPOSE_FILES) -> dict[str, bool
 
 
 def compose_set_settings(files: tuple[Path, ...] = COMPOSE_FILES) -> set[str]:
-    """LORAWAN_* variables that docker-compose.yml sets for the service containers."""
+    """LORAWAN_* settings that docker-compose.yml sets for the service containers (not
+    the variables read outside the settings, such as LORAWAN_CONFIG_FILE)."""
+    from lorawan_monitor.envcheck import OTHER_VARIABLES
+
     doc = yaml.safe_load(files[0].read_text(encoding="utf-8"))
     keys = set(doc.get("x-lorawan-env", {}))
     for svc in doc["services"].values():
         env = svc.get("environment", {})
         if isinstance(env, dict):
             keys |= {k for k in env if k.startswith("LORAWAN_")}
-    return keys
+    return keys - set(OTHER_VARIABLES)
 
 
 def _comments(cls: type) -> dict[str, str]:
@@ -142,6 +145,21 @@ def _choices(annotation: Any) -> str:
     return ""
 
 
+#: the two-source example shown under LORAWAN_SOURCES (a test loads it into Settings, #16)
+SOURCES_EXAMPLE: list[dict[str, Any]] = [
+    {
+        "name": "umwelt",
+        "kind": "tts",
+        "host": "eu1.cloud.thethings.network",
+        "port": 8883,
+        "tls": True,
+        "username": "umwelt@ttn",
+        "password": "NNSXS.XXXX",
+    },
+    {"name": "stadtwerke", "kind": "chirpstack", "host": "mosquitto", "port": 1883},
+]
+
+
 def settings_rows(
     model: type[BaseModel] = Settings, prefix: str = "LORAWAN_"
 ) -> list[tuple[str, str, str]]:
@@ -196,6 +214,11 @@ def render(files: tuple[Path, ...] = COMPOSE_FILES) -> str:
         if desc:
             out.append(f"# {desc}")
         out.append(f"# {var}={default}")
+        if var == "LORAWAN_SOURCES":  # #16: what two sources look like
+            example = json.dumps(SOURCES_EXAMPLE, separators=(",", ":"))
+            out.append("# two sources, a TTS application and a ChirpStack broker (or in YAML:")
+            out.append("# deploy/lorawan-monitor.yaml, mounted by docker-compose.yml), e.g.")
+            out.append(f"#   {var}={example}")
     out += [
         "",
         "# --- OpenData export (LORAWAN_OPENDATA__*, read by export / opendata / the API) ---",

@@ -16,6 +16,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 Source = Literal["tts", "chirpstack", "chirpstack-v3"]
+#: the name of the one ``LORAWAN_MQTT__*`` broker where a source name is shown (the
+#: ``source`` tag of ``lorawan_uplink``, the ``source`` label of ``lorawan_messages_total``)
+SINGLE_SOURCE = "mqtt"
 #: the largest 32-bit unsigned integer (frame counters, frequencies in Hz, channels)
 U32 = 2**32 - 1
 #: identities and names become tags and cache keys: bounded, or one message of 256 KiB
@@ -32,6 +35,7 @@ class RawMessage:
     #: opaque handle for acknowledging (paho mid), None when not acknowledgeable
     ack_token: Any = None
     #: name of the source it came through (LORAWAN_SOURCES); "" = the single ``mqtt`` source
+    #: (:data:`SINGLE_SOURCE`)
     source: str = ""
 
 

@@ -28,7 +28,7 @@ from decoders.normalized import merge, normalize_measurements
 from decoders.quantities import CATALOGUE, Quantity
 from ingest.envelopes import parse
 from ingest.envelopes.base import check_json_bounds
-from ingest.models import DeviceEvent, Gateway, RawMessage, Uplink
+from ingest.models import SINGLE_SOURCE, DeviceEvent, Gateway, RawMessage, Uplink
 from ingest.timepolicy import TimePolicy
 from lorawan_monitor.errors import (
     DecodeError,
@@ -80,7 +80,7 @@ class _TagSet:
     def __init__(self, tags: dict[str, str]) -> None:
         self.tags = tags
         self.head, self.tail = _tag_halves(tags, "sensor")
-        self._uplink: dict[str, str] = {}
+        self._uplink: dict[tuple[str, str], str] = {}
 
     @classmethod
     def build(cls, base: dict[str, str], extra: tuple[tuple[str, str], ...]) -> _TagSet:
@@ -88,11 +88,15 @@ class _TagSet:
             base.setdefault(k, v)
         return cls(base)
 
-    def uplink_tags(self, status: str) -> str:
-        hit = self._uplink.get(status)
+    def uplink_tags(self, status: str, source: str) -> str:
+        """The tags of ``lorawan_uplink``: the device's, ``decode_status`` and ``source``
+        (the name of the source it came through: one value per source, #16)."""
+        hit = self._uplink.get((status, source))
         if hit is None:
             # every tag, also keys sorting after "~" such as "über" (#11)
-            hit = self._uplink[status] = ",".join(tag_pairs({**self.tags, "decode_status": status}))
+            hit = self._uplink[(status, source)] = ",".join(
+                tag_pairs({**self.tags, "decode_status": status, "source": source})
+            )
         return hit
 
 
@@ -173,7 +177,7 @@ class Pipeline:
             )
         if parsed.simulated and self.drop_simulated:
             return ProcessResult(outcome="ignored", reason="simulated")
-        return self.process_uplink(parsed, now_ns=now_ns)
+        return self.process_uplink(parsed, now_ns=now_ns, source=raw.source)
 
     # -- uplinks ---------------------------------------------------------------------
 
@@ -191,7 +195,11 @@ class Pipeline:
             return fixed, f"uplink {note}: used the network server time {alt.isoformat()}"
         raise ImplausibleTimeError(f"uplink {note}")
 
-    def process_uplink(self, up: Uplink, *, now_ns: int | None = None) -> ProcessResult:
+    def process_uplink(
+        self, up: Uplink, *, now_ns: int | None = None, source: str = ""
+    ) -> ProcessResult:
+        """One uplink; ``source`` names the source it came through ("" = the one
+        ``LORAWAN_MQTT__*`` broker, tagged :data:`ingest.models.SINGLE_SOURCE`)."""
         if now_ns is None:
             now_ns = time.time_ns()
         try:
@@ -295,7 +303,11 @@ class Pipeline:
             for r in readings
         ]
         best = up.best_gateway
-        points.append(self._uplink_line(up, best, tagset.uplink_tags(status), status, t_ns))
+        points.append(
+            self._uplink_line(
+                up, best, tagset.uplink_tags(status, source or SINGLE_SOURCE), status, t_ns
+            )
+        )
         if meta is not None and meta.latitude is not None and meta.longitude is not None:
             where = (meta.latitude, meta.longitude)
             if self._located.get(key) != where:
@@ -338,6 +350,7 @@ class Pipeline:
             uplink_id=up.uplink_id,
             device_profile=up.device_profile,
             device_name=up.device_name,
+            source_name=source or None,
         )
         return ProcessResult(
             outcome=outcome,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ingest.buffer import DeadLetter, DurableBuffer
 from ingest.inbox import InboxMixin
-from ingest.models import RawMessage
+from ingest.models import SINGLE_SOURCE, RawMessage
 from ingest.pipeline import Pipeline, ProcessResult
 from ingest.registry_events import registry_work as _registry_work
 from ingest.registry_events import without as _without
@@ -136,8 +136,12 @@ class ProcessorMixin(InboxMixin):
         # counted per batch: a labelled Prometheus counter costs microseconds per call
         outcomes = Counter((r.outcome, r.reason) for r in results)
         self.outcomes.update(outcomes)
-        for (outcome, reason), n in outcomes.items():
-            m.MESSAGES.labels(outcome=outcome, reason=reason).inc(n)
+        per_source = Counter(
+            (r.outcome, r.reason, raw.source or SINGLE_SOURCE)
+            for r, raw in zip(results, batch, strict=True)
+        )
+        for (outcome, reason, source), n in per_source.items():
+            m.MESSAGES.labels(outcome=outcome, reason=reason, source=source).inc(n)
         errors = Counter(
             r.model_id or "unknown"
             for r in results

@@ -462,25 +462,57 @@ def _watermarks_of(
     return from_file
 
 
-def check_workers(settings: Settings, workers: int) -> None:
-    """``--workers N`` with sources: refused for now where it cannot work.
+def shares(source: SourceSettings, settings: Settings) -> bool:
+    """True when ``source`` can be split over workers: it speaks MQTT 5, whose shared
+    subscriptions (``$share/<group>/…``) hand each message to one member of the group.
+    The Things Stack's MQTT server speaks 3.1.1 only (kind ``tts``, or protocol 3.1.1)."""
+    return source.mqtt(settings.mqtt, "x").protocol_version() == 5
 
-    A TTS source has no shared subscriptions (its MQTT server speaks 3.1.1 only), so N
-    workers would each receive every uplink; splitting the other sources over workers
-    needs per-worker client ids per source, which the supervisor does not hand out yet."""
+
+def check_workers(settings: Settings, workers: int) -> None:
+    """``--workers N`` with sources: the sources with shared subscriptions are split over
+    the N workers, the others (The Things Stack) are served by worker 1 alone
+    (:func:`for_worker`). Refused when no source can be shared: N - 1 workers would idle."""
     if workers <= 1 or not settings.sources:
         return
-    tts = [s.name for s in settings.sources if s.mqtt(settings.mqtt, "x").protocol_version() != 5]
-    if tts:
+    if not any(shares(s, settings) for s in settings.sources):
+        names = ", ".join(repr(s.name) for s in settings.sources)
         raise ConfigError(
-            f"--workers {workers}: source(s) {', '.join(map(repr, tts))} in LORAWAN_SOURCES "
-            "speak MQTT 3.1.1 (The Things Stack), which has no shared subscriptions — every "
-            "worker would receive every uplink. Run one worker (the default)"
+            f"--workers {workers}: every source in LORAWAN_SOURCES ({names}) speaks MQTT 3.1.1 "
+            "(The Things Stack), which has no shared subscriptions — such a source is served "
+            "by one worker only, so the others would idle. Run one worker (the default)"
         )
-    raise ConfigError(
-        f"--workers {workers} together with LORAWAN_SOURCES is not supported yet; run one "
-        "worker, or one `ingest --workers N` per broker with LORAWAN_MQTT__*"
-    )
+
+
+def for_worker(settings: Settings, index: int) -> Settings:
+    """The settings of worker ``index`` (1-based) of ``ingest --workers N`` with sources.
+
+    * A source with shared subscriptions is served by every worker, in the share group
+      ``share_group`` of the source, else the workers' (``LORAWAN_MQTT__SHARE_GROUP``, set
+      by the supervisor); a fixed ``client_id`` gets the worker's number appended, as the
+      broker needs one per connection.
+    * A source without (The Things Stack, MQTT 3.1.1) is served by worker 1 only: every
+      worker subscribed to it would receive, and store, every uplink. Its gap refill
+      runs there too.
+
+    Without sources, or for the single ``ingest`` process, the settings are unchanged."""
+    if not settings.sources:
+        return settings
+    group = settings.mqtt.share_group or "lorawan-monitor"
+    mine: list[SourceSettings] = []
+    for s in settings.sources:
+        if shares(s, settings):
+            mine.append(
+                s.model_copy(
+                    update={
+                        "share_group": s.share_group or group,
+                        "client_id": f"{s.client_id}-{index}" if s.client_id else None,
+                    }
+                )
+            )
+        elif index == 1:
+            mine.append(s)
+    return settings.model_copy(update={"sources": mine})
 
 
 def transport_factory(

@@ -28,6 +28,7 @@ OTHER_VARIABLES = {
     "LORAWAN_IMAGE_TAG": "tag of the image docker-compose builds (docker-compose.yml)",
     # set by `ingest --workers N`'s supervisor for its workers (lorawan_monitor/supervisor.py)
     "LORAWAN_WORKER_NAME": "a worker's name in its log lines (set by the supervisor)",
+    "LORAWAN_WORKER_INDEX": "a worker's number 1..N: which sources it serves (LORAWAN_SOURCES)",
     "LORAWAN_SUPERVISOR_FD": "the pipe a worker watches to die with its supervisor",
     "LORAWAN_INGEST_DRAIN_TOPICS": "the topics a draining retired worker leaves",
     "LORAWAN_INGEST_DRAIN_IN_ROOT": "a drain that runs in the supervisor's data dir",

@@ -12,8 +12,9 @@ from prometheus_client import Counter, Gauge, Histogram
 
 MESSAGES = Counter(
     "lorawan_messages_total",
-    "MQTT messages by outcome (stored, ignored, rejected) and reason",
-    ["outcome", "reason"],
+    "MQTT messages by outcome (stored, ignored, rejected), reason and source (the name in "
+    'LORAWAN_SOURCES; "mqtt" for the one LORAWAN_MQTT__* broker)',
+    ["outcome", "reason", "source"],
 )
 DECODE_ERRORS = Counter("lorawan_decode_errors_total", "Decode errors by model", ["model"])
 CODECS_DISABLED = Gauge(

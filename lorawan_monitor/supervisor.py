@@ -49,6 +49,8 @@ LOCK_FILE = "ingest.pid"
 MEMBERS_FILE = "ingest-members.json"
 #: environment of a process started by the supervisor
 ENV_NAME = "LORAWAN_WORKER_NAME"
+#: the worker's number, 1 .. N (``ingest --workers N``; which sources it serves, #16)
+ENV_INDEX = "LORAWAN_WORKER_INDEX"
 ENV_PIPE = "LORAWAN_SUPERVISOR_FD"
 ENV_DRAIN = "LORAWAN_INGEST_DRAIN_TOPICS"
 #: set for a drain of the member whose data dir is the supervisor's own (locked by it)

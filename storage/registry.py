@@ -689,6 +689,8 @@ def _apply(st: dict[str, Any], r: UplinkRecord) -> tuple[str, str | None]:
     # the identity is the uplink's (dev_eui too, even when the uplink has none)
     st["dev_eui"], st["device_id"] = r.dev_eui, r.device_id
     st["application"], st["source"] = r.application, r.source
+    if r.source_name:  # the latest uplink's source wins (#16)
+        st["source_name"] = r.source_name
     if r.device_name:
         st["device_name"] = r.device_name
     if r.device_profile:
@@ -767,6 +769,7 @@ def _status(m: Mapping[Any, Any]) -> DeviceStatus:
         device_name=m["device_name"],
         learned_interval_s=m["learned_interval_s"],
         last_readings_at=m["last_readings_at"],
+        source_name=m["source_name"],
     )
 
 

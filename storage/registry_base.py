@@ -114,6 +114,9 @@ class UplinkRecord:
     uplink_id: str = ""
     device_profile: str | None = None
     device_name: str | None = None
+    #: name of the source (LORAWAN_SOURCES) it came through; None: the one
+    #: ``LORAWAN_MQTT__*`` broker, or a re-decode (``source`` is the network server kind)
+    source_name: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -164,6 +167,8 @@ class DeviceStatus:
     learned_interval_s: int | None = None
     #: when ``last_readings`` were received
     last_readings_at: datetime | None = None
+    #: the source (LORAWAN_SOURCES) the latest uplink came through; None: not recorded
+    source_name: str | None = None
 
     @property
     def interval(self) -> tuple[int, IntervalSource]:

@@ -136,6 +136,7 @@ def device_public(d: DeviceStatus, now: datetime) -> DevicePublic:
         device_id=d.device_id,
         application=d.application,
         source=d.source,
+        source_name=d.source_name,
         name=m.name,
         device_name=d.device_name,
         category=m.category,

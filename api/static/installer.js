@@ -414,6 +414,8 @@ function renderDetail() {
   // each under its own label: a category alone is not a site
   if (d.site) fact(dl, t("site"), d.site);
   if (cat) fact(dl, t("category"), cat);
+  // the source (LORAWAN_SOURCES) of the latest uplink: set only with several sources (#16)
+  if (d.source_name) fact(dl, t("source"), d.source_name, "source_name · " + d.source);
 
   const tbody = $("detail-readings").tBodies[0];
   tbody.replaceChildren();

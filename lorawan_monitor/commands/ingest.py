@@ -20,6 +20,7 @@ from lorawan_monitor.errors import ConfigError
 from lorawan_monitor.settings import Settings, load_settings
 from lorawan_monitor.supervisor import (
     ENV_DRAIN,
+    ENV_INDEX,
     ENV_NAME,
     ENV_ROOT_LOCKED,
     EXIT_LOCKED,
@@ -90,6 +91,10 @@ def run(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             log.error("%s", exc)
             return EXIT_LOCKED
+        if os.environ.get(ENV_INDEX):  # ingest --workers N with sources (#16)
+            from ingest.sources import for_worker
+
+            settings = for_worker(settings, int(os.environ[ENV_INDEX]))
         return _serve(args, settings)
     data_dir = settings.storage.data_dir
     lock = DataDirLock(data_dir)  # held (referenced) until this function returns
@@ -127,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
     port = settings.ingest.metrics_port
     sup = Supervisor(members, env, extra_args=extra)
     for n, w in enumerate(sup.workers, start=1):
+        w.env[ENV_INDEX] = str(n)  # which sources it serves (#16)
         w.env["LORAWAN_INGEST__METRICS_PORT"] = str(port + n - 1 if port else 0)
         if n > 1:
             w.env.pop("LORAWAN_INGEST__DEVICES_FILE", None)  # imported once, by worker 1

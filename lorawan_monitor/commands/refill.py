@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"--since: not a time or duration: {args.since!r}\n")
         return 2
 
+    from ingest.models import RawMessage
     from ingest.refill import TtsStorageClient, refill
     from ingest.service import IngestService
     from lorawan_monitor.wiring import build_decoders, build_registry, build_store
@@ -69,10 +70,18 @@ def run(args: argparse.Namespace) -> int:
     )
     service.start(mqtt=False)
     client = TtsStorageClient(tts)
+    feed = service.feed
+    if args.source:  # as the live stream: tagged with the source's name (#16)
+        name = args.source
+
+        def feed(raw: RawMessage) -> None:
+            raw.source = name
+            service.feed(raw)
+
     try:
         n = refill(
             client,
-            service.feed,
+            feed,
             applications=dict.fromkeys(applications, since),
             tenant=tts.tenant,
             max_age=datetime.now(UTC) - since + timedelta(minutes=1),

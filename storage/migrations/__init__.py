@@ -133,6 +133,7 @@ devices = Table(
     Column("learned_interval_s", Integer),
     Column("interval_gaps", FastJson),
     Column("last_readings_at", _TS),
+    Column("source_name", _S(63)),
 )
 journal = Table(
     "journal",

@@ -68,6 +68,7 @@ def record(
     f_port: int = 2,
     source: str = "tts",
     radio: tuple[float, float, int] = (-97.0, 7.5, 7),
+    source_name: str | None = None,
 ) -> tuple[UplinkRecord, list[Point]]:
     """One uplink decoded by the real decoder, as the registry record + store points."""
     readings: list[tuple[str, str, float]] = []
@@ -118,6 +119,7 @@ def record(
         frequency=868100000,
         gateway_count=1,
         uplink_id=f"{eui}-{f_cnt}",
+        source_name=source_name,
     )
     return rec, points
 
@@ -134,7 +136,14 @@ def seed(registry: SqlRegistry, store: TimeSeriesStore) -> list[tuple[datetime, 
         temp_raw = 2000 + 50 * i
         payload = LHT65_OK[:2] + temp_raw.to_bytes(2, "big") + LHT65_OK[4:]
         rec, pts = record(
-            OK_EUI, t=t, f_cnt=fc, payload=payload, model="dragino/lht65", device_id="lht65-ok"
+            OK_EUI,
+            t=t,
+            f_cnt=fc,
+            payload=payload,
+            model="dragino/lht65",
+            device_id="lht65-ok",
+            # two sources (#16): this one came through "tts-umwelt" (the others: none set)
+            source_name="tts-umwelt",
         )
         records.append(rec)
         points += pts
@@ -184,6 +193,7 @@ def seed(registry: SqlRegistry, store: TimeSeriesStore) -> list[tuple[datetime, 
             device_id="parking-7",
             source="chirpstack",
             radio=(-118.0, -9.0, 10),
+            source_name="chirpstack-stadtwerke",
         )
         records.append(rec)
         points += pts

@@ -281,6 +281,10 @@ def test_installer_german_phone(browser: object, base_url: str) -> None:
     expect(facts).to_contain_text("dekodiert · eingebauter Decoder")
     expect(page.locator("#detail-readings")).to_have_text("Stellplatzbelegt")  # not "1"
     expect(facts).to_contain_text("Verkehr")
+    # the source the latest uplink came through (#16), the network server kind in its title
+    source_dd = page.locator("#detail-facts dt:text-is('Quelle') + dd")
+    expect(source_dd).to_have_text("chirpstack-stadtwerke")
+    expect(source_dd).to_have_attribute("title", "source_name · chirpstack")
     expect(page.locator("#readings-time")).to_contain_text("vor 4 Std.")
     expect(page.locator("#readings-time")).to_have_class("muted small stale")
     assert_touch_sized(page, "#back")
@@ -298,6 +302,7 @@ def test_installer_german_phone(browser: object, base_url: str) -> None:
     page.evaluate(f"location.hash = '#{BAD_EUI}'")  # a changed hash opens that device
     expect(page.locator("#detail-title")).to_contain_text("Market square")
     expect(page.locator("#detail-error")).to_contain_text("got 7")
+    expect(page.locator("#detail-facts")).not_to_contain_text("Quelle")  # none recorded
     decode_dd = page.locator("#detail-facts dd", has_text="Fehler beim Dekodieren")
     expect(decode_dd).to_have_attribute("title", "error · native:dragino/lht65")
     expect(page.locator("#detail-uplinks li").first).to_contain_text("cb f6 0b 0d 03 76 01")
@@ -370,6 +375,9 @@ def test_installer_english_desktop_with_alerts_stub(browser: object, alerts_stub
     expect(page.locator("#detail-facts")).to_contain_text("fair")
     expect(page.locator("#detail-readings")).to_have_text("Parking spaceoccupied")
     expect(page.locator("#readings-time")).to_contain_text("4 hr. ago")
+    expect(page.locator("#detail-facts dt:text-is('Source') + dd")).to_have_text(
+        "chirpstack-stadtwerke"
+    )
     shot(page, "installer-detail-desktop-en.png")
     page.evaluate(f"location.hash = '#{OK_EUI}'")
     expect(page.locator("#detail-alert-list")).to_contain_text("Battery low")

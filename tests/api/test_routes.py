@@ -223,9 +223,12 @@ def test_device_detail(env: Env) -> None:
     assert units[("relative_humidity", "internal")] == "%"
     temps = {r["sensor"]: r["value"] for r in d["last_readings"] if r["quantity"] == "temperature"}
     assert temps["internal"] == pytest.approx(env.temps[-1][1])
+    # the source it came through (#16) beside the network server kind
+    assert (d["source_name"], d["source"]) == ("tts-umwelt", "tts")
 
     bad = env.client.get(f"{V1}/devices/{BAD_EUI}").json()
     assert bad["status"] == "decode_error"
+    assert bad["source_name"] is None  # none recorded: one broker, or not heard since
     assert "11 bytes" in bad["decode_error"] and "got 7" in bad["decode_error"]
 
 
@@ -471,7 +474,7 @@ def test_edits_disabled_without_keys(registry: SqlRegistry, sqlite_store: Sqlite
 
 
 def test_metrics(env: Env) -> None:
-    MESSAGES.labels(outcome="rejected", reason="decode_error").inc()
+    MESSAGES.labels(outcome="rejected", reason="decode_error", source="mqtt").inc()
     DECODE_ERRORS.labels(model="dragino/lht65").inc()
     r = env.client.get("/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")

@@ -246,8 +246,16 @@ def build_city(now_s: int) -> CityData:
                 "airtime": 0.0616,
                 "decode_ok": 0.0 if error else 1.0,
             }
+            # the pipeline's radio point tags: the device's, decode_status and the source it
+            # came through (#16; two sources here, one value each)
+            source = "tts-umwelt" if n % 2 == 0 else "chirpstack-stadtwerke"
             data.lines.append(
-                _line("lorawan_uplink", {**tags, "decode_status": status}, uplink, ts)
+                _line(
+                    "lorawan_uplink",
+                    {**tags, "decode_status": status, "source": source},
+                    uplink,
+                    ts,
+                )
             )
             data.writers.setdefault(("lorawan_uplink", dev.category), set()).add(dev.device)
             if error:

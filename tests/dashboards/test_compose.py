@@ -216,3 +216,30 @@ def test_mosquitto_config_requires_credentials(secured_broker: int) -> None:
     assert _connect(secured_broker, None, None) in (134, 135)
     assert _connect(secured_broker, "lorawan", "wrong") in (134, 135)
     assert _connect(secured_broker, "lorawan", "pw-123") == 0
+
+
+def test_ingest_reads_the_mounted_config_file_whose_two_sources_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docker-compose.yml mounts deploy/lorawan-monitor.yaml into ingest as its
+    LORAWAN_CONFIG_FILE: as shipped (all commented) it sets nothing; with its `sources:`
+    block uncommented as its header says, it is two sources (#16)."""
+    from lorawan_monitor.settings import load_settings
+
+    ingest = BASE["services"]["ingest"]
+    target = ingest["environment"]["LORAWAN_CONFIG_FILE"]
+    assert dict(_binds(ingest))["./deploy/lorawan-monitor.yaml"] == target
+    shipped = ROOT / "deploy" / "lorawan-monitor.yaml"
+    monkeypatch.setenv("LORAWAN_CONFIG_FILE", str(shipped))
+    assert load_settings().sources == []
+    lines = shipped.read_text().splitlines()
+    start = lines.index("# sources:")
+    enabled = [ln.removeprefix("# ") if i >= start else ln for i, ln in enumerate(lines)]
+    f = tmp_path / "lorawan-monitor.yaml"
+    f.write_text("\n".join(enabled) + "\n")
+    monkeypatch.setenv("LORAWAN_CONFIG_FILE", str(f))
+    s = load_settings()
+    assert [(x.name, x.kind, x.host) for x in s.sources] == [
+        ("umwelt", "tts", "eu1.cloud.thethings.network"),
+        ("stadtwerke", "chirpstack", "mosquitto"),
+    ]

@@ -119,3 +119,19 @@ def test_inherited_fields_keep_their_base_class_comments() -> None:
     mqtt = {v: d for v, _, d in env_example.settings_rows() if v.startswith("LORAWAN_MQTT__")}
     assert mqtt["LORAWAN_MQTT__SHARE_GROUP"].startswith("MQTT 5 shared subscription group")
     assert mqtt["LORAWAN_MQTT__CONNECT_TIMEOUT"].startswith("seconds for TCP + TLS set-up")
+def test_two_source_example_loads_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The LORAWAN_SOURCES example line of .env.example is a working setting (#16)."""
+    import json
+
+    line = next(
+        ln
+        for ln in env_example.ENV_EXAMPLE.read_text().splitlines()
+        if ln.startswith("#   LORAWAN_SOURCES=[{")
+    )
+    monkeypatch.setenv("LORAWAN_SOURCES", line.split("=", 1)[1])
+    s = load_settings()
+    assert [(x.name, x.kind) for x in s.sources] == [
+        ("umwelt", "tts"),
+        ("stadtwerke", "chirpstack"),
+    ]
+    assert json.loads(line.split("=", 1)[1]) == env_example.SOURCES_EXAMPLE

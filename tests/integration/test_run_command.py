@@ -76,7 +76,10 @@ def test_run_serves_ingested_devices_readiness_and_metrics(
         lights = {d["status"] for d in devices}
         assert "decode_error" in lights and "ok" in lights, lights
         m = _poll(f"{base}/metrics", lambda r: 'outcome="rejected",reason="malformed"' in r.text)
-        assert 'lorawan_messages_total{outcome="rejected",reason="malformed"} 3.0' in m.text
+        assert (
+            'lorawan_messages_total{outcome="rejected",reason="malformed",source="mqtt"} 3.0'
+            in m.text
+        )
         assert "lorawan_buffer_points" in m.text
     finally:
         proc.terminate()
@@ -100,7 +103,10 @@ def test_ingest_exposes_its_own_metrics(mosquitto: Mosquitto, tmp_path: Path) ->
         pub.close()
         _poll(
             f"http://127.0.0.1:{mport}/metrics",
-            lambda r: 'lorawan_messages_total{outcome="stored",reason="uplink"} 20.0' in r.text,
+            lambda r: (
+                'lorawan_messages_total{outcome="stored",reason="uplink",source="mqtt"} 20.0'
+                in r.text
+            ),
         )
     finally:
         proc.terminate()
@@ -168,7 +174,9 @@ def test_ingest_workers_split_one_stream_without_duplicates(
                 (
                     ln
                     for ln in text.splitlines()
-                    if ln.startswith('lorawan_messages_total{outcome="stored",reason="uplink"}')
+                    if ln.startswith(
+                        'lorawan_messages_total{outcome="stored",reason="uplink",source="mqtt"}'
+                    )
                 ),
                 "x 0",
             )

@@ -315,9 +315,11 @@ def test_source_rules_are_start_up_errors_naming_the_setting(tmp_path: Path) -> 
     assert _filters_overlap("a/#", "a") and _filters_overlap("+/b", "a/+")
     assert _filters_overlap("v3/+/devices/+/up", "v3/env@ttn/devices/x/up")
     assert not _filters_overlap("a/b", "a/c") and not _filters_overlap("a/+", "a/b/c")
-    with pytest.raises(ConfigError, match=r"--workers 2: source\(s\) 't'"):
+    # --workers with sources (#16): refused only when no source can be shared
+    with pytest.raises(ConfigError, match=r"--workers 2: every source in LORAWAN_SOURCES \('t'\)"):
         check_workers(load_settings(sources=[{"name": "t", "kind": "tts"}]), 2)
     check_workers(two, 1)
+    check_workers(two, 3)
     with pytest.raises(ConfigError, match="LORAWAN_MQTT__ENVELOPE"):
         load_settings(mqtt={"envelope": "tts"}, sources=[{"name": "a", **base}])
     prod = {"environment": "production", "api": {"api_keys": ["k" * 24]}}
@@ -520,6 +522,11 @@ def test_refill_command_per_source_standin(
         expected = expected_points(messages)
         d = diff(expected, influx_points(influxd, influx_db, {k[0] for k in expected}))
         assert d["missing"] == 0 and d["extra"] == 0 and d["n_wrong"] == 0, repr(d)
+        # the radio points name the source, as the live stream's do (the same series)
+        res = influxd.query(
+            'SHOW TAG VALUES FROM "lorawan_uplink" WITH KEY = "source"', db=influx_db
+        )
+        assert [v[1] for v in res["results"][0]["series"][0]["values"]] == ["umwelt"]
         r = refill("--source", "stadtwerke", "--since", "4h")
         assert r.returncode == 2 and "LORAWAN_SOURCES[1].api_url" in r.stderr, r.stderr
         r = refill("--source", "nope", "--since", "4h")

@@ -777,3 +777,54 @@ def test_import_meta_writes_a_large_devices_file_in_one_transaction(dsn: str) ->
         assert r.list_devices(limit=1)[1] == 5_000
     finally:
         r.close()
+
+
+def test_source_name_latest_uplink_wins(reg: SqlRegistry) -> None:
+    """The source (LORAWAN_SOURCES) a device came through (#16): the latest uplink's; a late
+    delivery or an uplink without a source name (one broker, re-decode) leaves it alone."""
+    reg.record_uplinks([rec(1)])
+    d = reg.get_device(EUI)
+    assert d is not None and d.source_name is None and d.source == "tts"
+    reg.record_uplinks([rec(2, source_name="tts-umwelt")])
+    reg.record_uplinks([rec(3, source_name="tts-parken")])
+    d = reg.get_device(EUI)
+    assert d is not None and d.source_name == "tts-parken"
+    reg.record_uplinks([rec(0, at=T0 - timedelta(hours=1), source_name="late-one")])
+    reg.record_uplinks([rec(4)])
+    d = reg.get_device(EUI)
+    assert d is not None and d.source_name == "tts-parken" and d.uplink_count == 5
+    found, _ = reg.list_devices()
+    assert [x.source_name for x in found] == ["tts-parken"]
+
+
+def test_upgrade_0005_to_0006_adds_source_name(dsn: str) -> None:
+    """A registry at 0005 with a device keeps it; the device has no source name until its
+    next uplink through a named source."""
+    engine = create_engine(dsn)
+    sqlite = engine.dialect.name == "sqlite"
+    try:
+        upgrade(engine, "0005")
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO devices (device_key, dev_eui, device_id, source, uplink_count,"
+                    " fcnt_missed, fcnt_resets, last_f_cnt, last_seen)"
+                    " VALUES (:k, :k, 'd1', 'chirpstack', 7, 0, 0, 7, :t)"
+                ),
+                {"k": EUI, "t": "2026-05-04 10:00:00.000000" if sqlite else T0},
+            )
+    finally:
+        engine.dispose()
+    r = SqlRegistry(dsn)
+    try:
+        with r.engine.connect() as conn:
+            head = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        assert head is not None and int(head) >= 6
+        d = r.get_device(EUI)
+        assert d is not None and d.source_name is None and d.uplink_count == 7
+        assert d.source == "chirpstack"
+        r.record_uplinks([rec(8, source="chirpstack", source_name="stadtwerke")])
+        d = r.get_device(EUI)
+        assert d is not None and d.source_name == "stadtwerke" and d.uplink_count == 8
+    finally:
+        r.close()
