@@ -119,6 +119,8 @@ def test_inherited_fields_keep_their_base_class_comments() -> None:
     mqtt = {v: d for v, _, d in env_example.settings_rows() if v.startswith("LORAWAN_MQTT__")}
     assert mqtt["LORAWAN_MQTT__SHARE_GROUP"].startswith("MQTT 5 shared subscription group")
     assert mqtt["LORAWAN_MQTT__CONNECT_TIMEOUT"].startswith("seconds for TCP + TLS set-up")
+
+
 def test_two_source_example_loads_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
     """The LORAWAN_SOURCES example line of .env.example is a working setting (#16)."""
     import json
