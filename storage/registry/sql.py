@@ -54,7 +54,10 @@ class SqlRegistry:
 
     ``journal_per_device``: the journal rows kept per device (the API shows at most
     these); a device's journal is trimmed back to them once it has grown by
-    ``journal_per_device // 4`` rows, so it holds up to 1.25 times as many for a while."""
+    ``journal_per_device // 2`` rows, so it holds up to 1.5 times as many for a while:
+    every journal row is deleted once, and the fewer the trims, the fewer rows each
+    trim reads besides the ones it deletes (#19: 25 rows at a time cost about 1.5 times
+    what 50 do)."""
 
     def __init__(self, dsn: str, *, journal_per_device: int = 100) -> None:
         if journal_per_device < 0:
@@ -62,7 +65,7 @@ class SqlRegistry:
         self._n = journal_per_device
         #: uplinks the database refused alone (dropped from status and journal, #11)
         self.rejected_records = 0
-        self._trim_every = max(1, journal_per_device // 4)
+        self._trim_every = max(1, journal_per_device // 2)
         self._since_trim: dict[str, int] = {}
         self.engine = create_registry_engine(dsn)
         self._writing = WriteLock(self.engine)
