@@ -8,14 +8,15 @@ timed with ``time.process_time`` (CPU of this process, all threads):
 * ``queue``: the chunk's registry work built and encoded for buffer.db (``encode``), and
   committed there (``DurableBuffer.append`` of the blob alone: the points are another cost);
 * ``apply``: the applier's peek, ``record_uplinks`` (status fold, journal), and the removal
-  of the applied batch from buffer.db.
+  of the applied batch from buffer.db; after every chunk, or (``--apply-every K``) after
+  every K chunks, as the applier does when it gathers them.
 
 Every round starts with a fresh buffer.db and registry (SQLite, or ``--dsn`` PostgreSQL,
 which is emptied). Prints the median and range over the rounds, in µs per uplink. The
 pipeline's own cost (``process``) is printed too, for scale.
 
     .venv/bin/python bench/registry_path.py [--count 30000] [--chunk 1000] [--rounds 5]
-        [--dsn postgresql+psycopg://…] [--baseline FILE] [--json]
+        [--apply-every 1] [--dsn postgresql+psycopg://…] [--baseline FILE] [--json]
 
 ``--baseline FILE``: a file defining another ``SqlRegistry`` (an older version, e.g.
 ``git show REV:storage/registry.py > /tmp/old_registry.py``), run interleaved with this
@@ -73,7 +74,7 @@ def load_registry(path: str) -> Any:
 
 
 def one_round(
-    res: Sequence[ProcessResult], chunk: int, dsn: str, cls: Any = SqlRegistry
+    res: Sequence[ProcessResult], chunk: int, dsn: str, cls: Any = SqlRegistry, every: int = 1
 ) -> tuple[float, float]:
     """(queue, apply) CPU seconds for the whole stream."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -93,7 +94,8 @@ def one_round(
                 buf.append([], [], (blob, len(work)))
                 applier.queued(buf.last_registry_id, work)
                 t1 = time.process_time()
-                applier.apply_once(buf.registry_peek(applier.max_records, applier._cache))
+                if (i // chunk + 1) % every == 0 or i + chunk >= len(res):
+                    applier.apply_once(buf.registry_peek(applier.max_records, applier._cache))
                 t2 = time.process_time()
                 q += t1 - t0
                 a += t2 - t1
@@ -119,6 +121,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--devices", type=int, default=50)
     ap.add_argument("--chunk", type=int, default=1_000)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument(
+        "--apply-every",
+        type=int,
+        default=1,
+        help="apply after every K chunks (as the applier gathering them would)",
+    )
     ap.add_argument("--dsn", default="", help="a PostgreSQL registry (emptied!); default SQLite")
     ap.add_argument("--baseline", default="", help="a file with another SqlRegistry, interleaved")
     ap.add_argument("--json", action="store_true")
@@ -132,13 +140,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     for _ in range(args.rounds):
         if base is not None:
             base_aps.append(one_round(res, args.chunk, args.dsn, base)[1])
-        q, a = one_round(res, args.chunk, args.dsn)
+        q, a = one_round(res, args.chunk, args.dsn, every=args.apply_every)
         qs.append(q)
         aps.append(a)
     out: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "uplinks": n,
         "chunk": args.chunk,
+        "apply_every": args.apply_every,
         "rounds": args.rounds,
         "dialect": "postgresql" if args.dsn else "sqlite",
         "process_us": round(proc / n * 1e6, 2),
@@ -154,7 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(out))
     else:
         print(
-            f"{out['date']}  {n} uplinks, chunks of {args.chunk}, {args.rounds} rounds, "
+            f"{out['date']}  {n} uplinks, chunks of {args.chunk} (applied every "
+            f"{args.apply_every}), {args.rounds} rounds, "
             f"{out['dialect']}; CPU µs per uplink, median (min–max)"
         )
         print(f"  pipeline.process (for scale): {out['process_us']}")

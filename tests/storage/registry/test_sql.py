@@ -2,7 +2,7 @@
 PostgreSQL: a batch gives the same rows as its uplinks one at a time, times out of order
 never move last_seen backwards, and a batch applied twice (at-least-once replay of the
 durable registry queue) counts nothing twice. The pre-#19 contract suite is
-tests/storage/test_registry.py."""
+tests/storage/registry/test_contract.py."""
 
 from __future__ import annotations
 
