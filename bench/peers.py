@@ -11,7 +11,9 @@ Consumers, one run each per round, in this order every round:
 * ``lm-1``: ``lorawan-monitor ingest`` (full pipeline, SQLite registry, durable buffer
   committed before the PUBACK);
 * ``lm-2``: ``lorawan-monitor ingest --workers 2`` (supervisor + two workers on one
-  MQTT 5 shared subscription).
+  MQTT 5 shared subscription);
+* ``base-1``, ``base-2``: the same, from another source tree (``--baseline-tree DIR``, e.g.
+  ``git archive main | tar -x -C DIR``), to measure a change against it in one run.
 
 Workload: N (60,000) The Things Stack v3 uplinks of ~1 KB from 50 Dragino LHT65 devices
 (``version_ids`` dragino/lht65), one topic per device, QoS 1, published live with
@@ -57,7 +59,9 @@ from tests.servers import Influxd, Mosquitto, running_influxd, running_mosquitto
 
 NODE_RED_DIR = ROOT / "bench" / ".node-red"
 NODE_RED_JS = NODE_RED_DIR / "node_modules" / "node-red" / "red.js"
-CONSUMERS = ("node-red", "python-minimal", "lm-1", "lm-2")
+CONSUMERS = ("node-red", "python-minimal", "lm-1", "lm-2", "base-1", "base-2")
+#: another source tree of lorawan-monitor for ``base-1`` / ``base-2`` (``--baseline-tree``)
+BASELINE_TREE: Path | None = None
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -187,8 +191,14 @@ def start_minimal(e: Env, run_id: str, db: str) -> subprocess.Popen[bytes]:
     return _popen(cmd, dict(os.environ), _log(e, f"python-{run_id}"))
 
 
-def _start_lm(e: Env, run_id: str, db: str, workers: int) -> subprocess.Popen[bytes]:
+def _start_lm(
+    e: Env, run_id: str, db: str, workers: int, tree: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """``lorawan-monitor ingest`` of this checkout, or of the source tree ``tree`` (an
+    older version, e.g. ``git archive REV | tar -x -C DIR``) with this venv's packages."""
     env = dict(os.environ)
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
     data = e.tmp / f"lm-{run_id}"
     env.update(
         {
@@ -211,7 +221,12 @@ def _start_lm(e: Env, run_id: str, db: str, workers: int) -> subprocess.Popen[by
     cmd = [sys.executable, "-m", "lorawan_monitor.cli", "ingest"]
     if workers > 1:
         cmd += ["--workers", str(workers)]
-    return _popen(cmd, env, _log(e, f"lm{workers}-{run_id}"))
+    log = _log(e, f"{'base' if tree else 'lm'}{workers}-{run_id}")
+    if tree is None:
+        return _popen(cmd, env, log)
+    return subprocess.Popen(
+        cmd, env=env, stdout=log, stderr=log, start_new_session=True, cwd=str(tree)
+    )
 
 
 STARTERS: dict[str, Callable[[Env, str, str], subprocess.Popen[bytes]]] = {
@@ -219,6 +234,8 @@ STARTERS: dict[str, Callable[[Env, str, str], subprocess.Popen[bytes]]] = {
     "python-minimal": start_minimal,
     "lm-1": lambda e, r, d: _start_lm(e, r, d, 1),
     "lm-2": lambda e, r, d: _start_lm(e, r, d, 2),
+    "base-1": lambda e, r, d: _start_lm(e, r, d, 1, BASELINE_TREE),
+    "base-2": lambda e, r, d: _start_lm(e, r, d, 2, BASELINE_TREE),
 }
 
 
@@ -383,10 +400,20 @@ def main() -> int:
         help="record the lorawan-monitor runs with py-spy into this folder (collapsed stacks)",
     )
     ap.add_argument("--py-spy", default="py-spy", help="the py-spy executable for --profile")
+    ap.add_argument(
+        "--baseline-tree",
+        type=Path,
+        help="another lorawan-monitor source tree for the consumers base-1 / base-2 "
+        "(e.g. `git archive main | tar -x -C /tmp/base`): this branch against it, in one run",
+    )
     args = ap.parse_args()
+    global BASELINE_TREE
+    BASELINE_TREE = args.baseline_tree
     names = [n for n in args.only.split(",") if n]
     if unknown := set(names) - set(CONSUMERS):
         ap.error(f"unknown consumers: {', '.join(sorted(unknown))}")
+    if {"base-1", "base-2"} & set(names) and args.baseline_tree is None:
+        ap.error("base-1 / base-2 need --baseline-tree DIR")
     if "node-red" in names and not NODE_RED_JS.exists():
         ap.error("Node-RED is not installed in bench/.node-red: run `make bench-peers`")
 

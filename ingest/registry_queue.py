@@ -182,7 +182,13 @@ class RegistryApplier:
       record, and what still fails while a probe shows the registry up is dead-lettered
       (``lorawan_dropped_total{reason="registry_rejected"}``) — one bad record never
       blocks the queue;
-    * several queued chunks are applied in one registry transaction while catching up.
+    * several queued chunks are applied in one registry transaction while catching up;
+    * and on purpose (#19): while fewer than ``min_records`` items are queued, the applier
+      waits up to ``gather_s`` for more before it applies them. The registry's cost per
+      uplink falls with the batch (one status row per device and batch, one transaction,
+      one lock): 200-uplink chunks of the side-by-side workload cost it about 1.5 times
+      what 2,000 do. The installer view lags by at most ``gather_s`` more; ``flush()``
+      (the service's stop) ends the waiting.
     """
 
     def __init__(
@@ -197,6 +203,8 @@ class RegistryApplier:
         max_cached: int = 6_000,
         on_applied: Callable[[], None] | None = None,
         state: ServiceState | None = None,
+        min_records: int = 2_000,
+        gather_s: float = 0.25,
     ) -> None:
         self.buffer = buffer
         #: the readiness state of the service that owns this applier (its own when None)
@@ -206,7 +214,11 @@ class RegistryApplier:
         self.max_attempts = max_attempts
         self.min_backoff, self.max_backoff = min_backoff, max_backoff
         self._on_applied = on_applied
+        self.min_records = min_records
+        self.gather_s = gather_s
         self._wake = threading.Event()
+        self._full = threading.Event()  # min_records are queued, or flush(): apply now
+        self._flushing = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failures = 0
@@ -239,6 +251,14 @@ class RegistryApplier:
                 if batch_id > self._done_upto:  # not applied from its blob meanwhile
                     self._cache[batch_id] = work
                     self._cached += len(work)
+        if self.buffer.registry_pending >= self.min_records:
+            self._full.set()
+        self._wake.set()
+
+    def flush(self) -> None:
+        """Apply what is queued without waiting for more (stop, drain)."""
+        self._flushing = True
+        self._full.set()
         self._wake.set()
 
     def _work(self, b: RegistryBatch) -> Work:
@@ -256,6 +276,7 @@ class RegistryApplier:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        self._full.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -269,6 +290,8 @@ class RegistryApplier:
     def _run(self) -> None:
         backoff = self.min_backoff
         while not self._stop.is_set():
+            if self._gather():
+                continue
             batches = self.buffer.registry_peek(self.max_records, self._cache)
             if not batches:
                 self._wake.wait(0.5)
@@ -282,6 +305,24 @@ class RegistryApplier:
                 backoff = min(backoff * 2, self.max_backoff)
                 continue
             backoff = self.min_backoff
+
+    def _gather(self) -> bool:
+        """Wait (up to ``gather_s``) while fewer than ``min_records`` items are queued;
+        True when the applier stopped meanwhile. Not while the registry is down or a batch
+        is being retried (their own backoff paces them)."""
+        pending = self.buffer.registry_pending
+        if (
+            not pending
+            or pending >= self.min_records
+            or self.gather_s <= 0
+            or self._flushing
+            or self._failures
+        ):
+            return self._stop.is_set()
+        self._full.clear()
+        if self.buffer.registry_pending < self.min_records:
+            self._full.wait(self.gather_s)
+        return self._stop.is_set()
 
     def apply_once(self, batches: Sequence[RegistryBatch]) -> None:
         """Apply ``batches`` (one transaction for their records) and delete them from the

@@ -240,6 +240,8 @@ class IngestService(ProcessorMixin, WriterMixin, GapRefillMixin):
             self._written_event.clear()
             self._written_event.wait(0.05)
         applier = self.applier
+        if applier is not None:
+            applier.flush()  # no gathering for a fuller batch now
         while (
             applier is not None
             and applier.pending

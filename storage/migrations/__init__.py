@@ -85,7 +85,7 @@ class FastJson(TypeDecorator[Any]):
 _md = MetaData()
 _TS = UtcDateTime()
 # The schema as the migrations leave it, column for column and index for index
-# (tests/storage/test_registry.py compares the two with alembic's compare_metadata, #12).
+# (tests/storage/registry/test_contract.py compares the two with alembic's compare_metadata, #12).
 _S = String
 devices = Table(
     "devices",

@@ -9,7 +9,7 @@ from sqlalchemy import inspect, text
 from alerts.tables import alert_history, alert_lease, alert_outbox, alert_state
 from storage.migrations import upgrade
 from storage.registry import SqlRegistry
-from tests.storage.test_registry import _script_head
+from tests.storage.registry.test_contract import _script_head
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])

@@ -262,3 +262,69 @@ def test_registry_queue_is_bounded_counted_and_survives_reopening(tmp_path: Path
     assert decode(batches[0].body).records[0].f_cnt == 500  # the five oldest went
     buf.registry_remove(batches)
     assert buf.registry_pending == 800
+
+
+class _Calls:
+    """The real registry, with the batches ``record_uplinks`` got recorded (a spy)."""
+
+    def __init__(self, reg: SqlRegistry) -> None:
+        self.reg = reg
+        self.batches: list[int] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.reg, name)
+
+    def record_uplinks(self, records: Sequence[UplinkRecord], **kw: Any) -> None:
+        self.batches.append(len(records))
+        self.reg.record_uplinks(records, **kw)
+
+
+def _queued(buf: DurableBuffer, applier: RegistryApplier, records: list[UplinkRecord]) -> None:
+    work = Work(records=records)
+    blob, bad = encode(work)
+    assert not bad
+    buf.append([], (), (blob, len(records)))
+    applier.queued(buf.last_registry_id, work)
+
+
+def test_applier_gathers_small_chunks_into_one_registry_batch(tmp_path: Path) -> None:
+    """#19: below ``min_records`` the applier waits for more (one registry transaction for
+    several chunks: one status row per device); a full queue is applied at once."""
+    buf = DurableBuffer(tmp_path / "buffer.db")
+    reg = SqlRegistry(f"sqlite:///{tmp_path / 'registry.db'}", journal_per_device=1000)
+    spy = _Calls(reg)
+    applier = _applier(buf, spy, min_records=60, gather_s=60.0)
+    applier.start()
+    try:
+        for chunk in range(3):
+            _queued(
+                buf, applier, [rec(_key(d), chunk * 10 + k) for d in range(2) for k in range(10)]
+            )
+            time.sleep(0.2)  # chunks come one by one; the applier waits for 60 items
+            if chunk < 2:
+                assert spy.batches == [] and buf.registry_pending == 20 * (chunk + 1)
+        assert _wait(lambda: buf.registry_pending == 0)
+        assert spy.batches == [60]
+        s = reg.get_device(_key(0))
+        assert s is not None and (s.uplink_count, s.fcnt_missed, s.last_f_cnt) == (30, 0, 29)
+    finally:
+        applier.stop()
+        reg.close()
+
+
+def test_flush_applies_a_small_queue_without_waiting(tmp_path: Path) -> None:
+    buf = DurableBuffer(tmp_path / "buffer.db")
+    reg = SqlRegistry(f"sqlite:///{tmp_path / 'registry.db'}", journal_per_device=1000)
+    applier = _applier(buf, reg, min_records=10_000, gather_s=600.0)
+    applier.start()
+    try:
+        _queued(buf, applier, [rec(_key(0), k) for k in range(5)])
+        time.sleep(0.2)
+        assert buf.registry_pending == 5  # gathering
+        applier.flush()  # the service's stop()
+        assert _wait(lambda: buf.registry_pending == 0)
+        s = reg.get_device(_key(0))
+        assert s is not None and s.uplink_count == 5
+    finally:
+        applier.stop()
+        reg.close()

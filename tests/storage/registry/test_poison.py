@@ -17,7 +17,7 @@ import pytest
 
 from lorawan_monitor.errors import SinkUnavailableError
 from storage.registry import SqlRegistry
-from tests.storage.test_registry import EUI, T0, rec
+from tests.storage.registry.test_contract import EUI, T0, rec
 
 
 def _deep(n: int) -> dict[str, object]:
