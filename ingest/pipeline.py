@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import msgspec
+
 import decoders
 from decoders.base import Normalized, Reading
 from decoders.errors import CodecUnavailableError
@@ -166,7 +168,7 @@ class Pipeline:
         now_ns = int(raw.received * 1e9) if raw.received else time.time_ns()
         if isinstance(parsed, DeviceEvent):
             if parsed.time is not None and not self.time_policy.plausible(parsed.time, now_ns):
-                parsed = parsed.model_copy(update={"time": None})  # never a battery/log time
+                parsed = msgspec.structs.replace(parsed, time=None)  # never a battery/log time
             key = device_key(parsed.dev_eui, parsed.source, parsed.application, parsed.device_id)
             return ProcessResult(
                 outcome="ignored", reason=parsed.kind, event=parsed, device_key=key
@@ -187,7 +189,7 @@ class Pipeline:
         note = policy.describe(up.received_at, now_ns)
         alt = up.server_time
         if alt is not None and policy.plausible(alt, now_ns):
-            fixed = up.model_copy(update={"received_at": alt})
+            fixed = msgspec.structs.replace(up, received_at=alt)
             return fixed, f"uplink {note}: used the network server time {alt.isoformat()}"
         raise ImplausibleTimeError(f"uplink {note}")
 

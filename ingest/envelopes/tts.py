@@ -216,7 +216,8 @@ def _event(event: str, payload: bytes, app: str, device: str) -> DeviceEvent:
     msg = load_object(payload, label)
     if key is None and "end_device_ids" not in msg:
         # downlink queue operations and unknown events: the topic names the device
-        return DeviceEvent(source="tts", kind=kind, device_id=device, application=app)
+        fields = {"source": "tts", "kind": kind, "device_id": device, "application": app}
+        return build(DeviceEvent, fields, label)
     device_id, dev_eui = _ids(msg, app, device, label)
     body = req_sub(msg, key, label) if key else {}
     when = body.get("received_at") or msg.get("received_at")
