@@ -59,7 +59,8 @@ class Radio(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     spreading_factor: Annotated[int, Meta(ge=5, le=12)] | None = None
     bandwidth: _U32 | None = None  # Hz (ChirpStack v3's kHz are converted)
     coding_rate: str | None = None  # "4/5"
-    data_rate: Annotated[int, Meta(ge=0, le=255)] | None = None  # regional DR index, when given or derivable
+    #: regional DR index, when given or derivable
+    data_rate: Annotated[int, Meta(ge=0, le=255)] | None = None
     airtime: float | None = None  # seconds
 
 

@@ -105,7 +105,12 @@ def parse(topic: str, payload: bytes, received: float | None = None) -> Parsed:
         # forward compatibility: unknown events are recognised, not parsed
         return build(
             DeviceEvent,
-            {"source": "chirpstack", "kind": "unknown", "device_id": topic_eui.lower(), "application": app_id},
+            {
+                "source": "chirpstack",
+                "kind": "unknown",
+                "device_id": topic_eui.lower(),
+                "application": app_id,
+            },
             "ChirpStack",
         )
     label = "ChirpStack uplink" if event == "up" else f"ChirpStack {event}"

@@ -72,7 +72,12 @@ def parse(topic: str, payload: bytes, received: float | None = None) -> Parsed:
             raise EnvelopeError(f"ChirpStack v3: unknown topic {topic!r}")
         return build(
             DeviceEvent,
-            {"source": "chirpstack-v3", "kind": "unknown", "device_id": topic_eui.lower(), "application": app_id},
+            {
+                "source": "chirpstack-v3",
+                "kind": "unknown",
+                "device_id": topic_eui.lower(),
+                "application": app_id,
+            },
             "ChirpStack v3",
         )
     kind = _KINDS[event]
