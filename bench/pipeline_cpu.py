@@ -59,15 +59,16 @@ def main() -> int:
     args = ap.parse_args()
 
     msgs, _warm = workload(args.uplinks, args.devices)
+    ups = [parse(t, p, "tts") for t, p in msgs]
+    assert all(isinstance(u, Uplink) for u in ups)
     # "now" just after the workload's last uplink, as a live run would see it
-    received = datetime(2026, 6, 2, tzinfo=UTC).timestamp()
+    received = max(u.received_at for u in ups).timestamp() + 60  # type: ignore[union-attr]
     raws = [RawMessage(topic=t, payload=p, received=received) for t, p in msgs]
     pipeline = Pipeline(envelope="tts")
-    ups = [parse(r.topic, r.payload, "tts") for r in raws]
-    assert all(isinstance(u, Uplink) for u in ups)
-    first = pipeline.process(raws[0])
-    if first.outcome != "stored" or len(first.points) != 4:
-        raise SystemExit(f"workload not stored as expected: {first.outcome} {first.message}")
+    for r in raws:
+        res = pipeline.process(r)
+        if res.outcome != "stored" or len(res.points) != 4:
+            raise SystemExit(f"workload not stored as expected: {res.outcome} {res.message}")
     now_ns = int(received * 1e9)
     n = len(raws)
 

@@ -77,12 +77,24 @@ class _TagSet:
     the sorted ``k=v`` pairs before and after ``sensor`` (reading points), and the whole
     set with ``decode_status`` (``lorawan_uplink``)."""
 
-    __slots__ = ("head", "tags", "tail", "_uplink")
+    __slots__ = ("head", "tags", "tail", "_prefixes", "_uplink")
 
     def __init__(self, tags: dict[str, str]) -> None:
         self.tags = tags
         self.head, self.tail = _tag_halves(tags, "sensor")
         self._uplink: dict[str, str] = {}
+        #: (measurement, sensor) -> the reading line up to its value: ``m,tags value=``
+        self._prefixes: dict[tuple[str, str], str] = {}
+
+    def prefix(self, measurement: str, sensor: str) -> str:
+        """A reading point's line up to the value (built once per device and series)."""
+        key = (measurement, sensor)
+        hit = self._prefixes.get(key)
+        if hit is None:
+            if len(self._prefixes) >= 256:  # bounded: sensor labels come from payloads
+                self._prefixes.clear()
+            hit = self._prefixes[key] = _reading_prefix(measurement, self.head, self.tail, sensor)
+        return hit
 
     @classmethod
     def build(cls, base: dict[str, str], extra: tuple[tuple[str, str], ...]) -> _TagSet:
@@ -98,19 +110,15 @@ class _TagSet:
         return hit
 
 
-def _reading_line(
-    measurement: str, head: str, tail: str, sensor: str, value: float, t_ns: int
-) -> str:
+def _reading_prefix(measurement: str, head: str, tail: str, sensor: str) -> str:
+    """A reading point up to its value: ``measurement,<sorted tags> value=``; the line is
+    this, ``repr(float(value))``, a space and the time in ns."""
     tags = head
     if sensor:
         tags = f"{tags},sensor={escape_key(sensor)}" if tags else f"sensor={escape_key(sensor)}"
     if tail:
         tags = f"{tags},{tail}" if tags else tail
-    return (
-        f"{measurement},{tags} value={float(value)!r} {t_ns}"
-        if tags
-        else f"{measurement} value={float(value)!r} {t_ns}"
-    )
+    return f"{measurement},{tags} value=" if tags else f"{measurement} value="
 
 
 def device_key(dev_eui: str | None, source: str, application: str, device_id: str) -> str:
@@ -256,7 +264,6 @@ class Pipeline:
                 f"no decoder for model {model_id!r}" if model_id else "device model unknown"
             ) + " and the network server sent no decoded payload"
 
-        readings = self._validate(readings, warnings, now_ns)
         category = (meta.category if meta and meta.category else None) or (
             decoder.category if decoder is not None else ""
         )
@@ -284,19 +291,13 @@ class Pipeline:
                 self._tagsets[ident] = tagset
         tags = tagset.tags
         t_ns = _ns(up.received_at)
-        head, tail = tagset.head, tagset.tail
-        points = [
-            _reading_line(
-                _QV[r.quantity],
-                head,
-                tail,
-                r.sensor,
-                r.value,
-                _ns(r.time) if r.time is not None else t_ns,
-            )
-            for r in readings
-        ]
-        best = up.best_gateway
+        # range checks and the reading points in one pass (no intermediate objects, #19)
+        points, kept = self._reading_points(readings, warnings, now_ns, tagset, t_ns)
+        gws = up.gateways
+        if len(gws) == 1:  # the common case, without the property's list
+            best = gws[0] if gws[0].rssi is not None else None
+        else:
+            best = up.best_gateway
         points.append(self._uplink_line(up, best, tagset.uplink_tags(status), status, t_ns))
         if meta is not None and meta.latitude is not None and meta.longitude is not None:
             where = (meta.latitude, meta.longitude)
@@ -328,15 +329,13 @@ class Pipeline:
             error=error,
             decoded=decoded,
             warnings=tuple(warnings),
-            readings=tuple((_QV[r.quantity], r.sensor, r.value) for r in readings),
-            gateways=tuple(
-                {"gateway_id": g.gateway_id, "rssi": g.rssi, "snr": g.snr} for g in up.gateways
-            ),
+            readings=kept,
+            gateways=tuple({"gateway_id": g.gateway_id, "rssi": g.rssi, "snr": g.snr} for g in gws),
             rssi=best.rssi if best else None,
             snr=best.snr if best else None,
             spreading_factor=up.radio.spreading_factor,
             frequency=up.radio.frequency,
-            gateway_count=len(up.gateways),
+            gateway_count=len(gws),
             uplink_id=up.uplink_id,
             device_profile=up.device_profile,
             device_name=up.device_name,
@@ -360,20 +359,28 @@ class Pipeline:
         stored ``f_cnt`` sequence instead (``dashboards.influxql.fcnt_steps``), and the
         registry counts missed frames across workers."""
         r = up.radio
-        snrs = [g.snr for g in up.gateways if g.snr is not None]
-        fields = [
-            ("airtime", r.airtime),
-            ("decode_ok", 1.0 if status in ("decoded", "lns_decoded", "lns_normalized") else 0.0),
-            ("f_cnt", up.f_cnt),
-            ("f_port", up.f_port),
-            ("frequency", r.frequency),
-            ("gateway_count", len(up.gateways)),
-            ("payload_size", len(up.payload)),
-            ("rssi", best.rssi if best is not None else None),
-            ("snr", max(snrs) if snrs else None),
-            ("spreading_factor", r.spreading_factor),
-        ]
-        body = ",".join(f"{k}={float(v)!r}" for k, v in fields if v is not None)
+        gws = up.gateways
+        snr = None
+        for g in gws:
+            if g.snr is not None and (snr is None or g.snr > snr):
+                snr = g.snr
+        # fields sorted by name; None is left out; every value as a float
+        body = f"airtime={float(r.airtime)!r}," if r.airtime is not None else ""
+        body += (
+            "decode_ok=1.0"
+            if status in ("decoded", "lns_decoded", "lns_normalized")
+            else "decode_ok=0.0"
+        )
+        body += f",f_cnt={float(up.f_cnt)!r},f_port={float(up.f_port)!r}"
+        if r.frequency is not None:
+            body += f",frequency={float(r.frequency)!r}"
+        body += f",gateway_count={float(len(gws))!r},payload_size={float(len(up.payload))!r}"
+        if best is not None and best.rssi is not None:
+            body += f",rssi={float(best.rssi)!r}"
+        if snr is not None:
+            body += f",snr={float(snr)!r}"
+        if r.spreading_factor is not None:
+            body += f",spreading_factor={float(r.spreading_factor)!r}"
         return (
             f"{UPLINK_MEASUREMENT},{head} {body} {t_ns}"
             if head
@@ -405,38 +412,50 @@ class Pipeline:
             decoded["decoded_payload"] = dict(up.lns_decoded)
         return n, decoded, "lns_normalized", "lns:normalized"
 
-    def _validate(
-        self, readings: tuple[Reading, ...], warnings: list[str], now_ns: int
-    ) -> tuple[Reading, ...]:
-        """Drop non-finite / out-of-range readings, readings with an implausible time of
+    def _reading_points(
+        self,
+        readings: tuple[Reading, ...],
+        warnings: list[str],
+        now_ns: int,
+        tagset: _TagSet,
+        t_ns: int,
+    ) -> tuple[list[str], tuple[tuple[str, str, float], ...]]:
+        """The reading points and the kept readings as (quantity, sensor, value).
+
+        Drops non-finite / out-of-range readings, readings with an implausible time of
         their own, and duplicate series, with warnings."""
-        out: list[Reading] = []
+        points: list[str] = []
+        kept: list[tuple[str, str, float]] = []
         seen: set[tuple[str, str, Any]] = set()
+        policy = self.time_policy
         for r in readings:
+            qv = _QV[r.quantity]
             info = CATALOGUE[r.quantity]
-            if r.time is not None and not self.time_policy.plausible_reading(r.time, now_ns):
+            when = r.time
+            if when is not None and not policy.plausible_reading(when, now_ns):
+                warnings.append(f"{qv}: {policy.describe(when, now_ns)}, dropped")
+                continue
+            value = r.value
+            if not math.isfinite(value):
+                warnings.append(f"{qv}: not a finite number, dropped")
+                continue
+            if not info.min <= value <= info.max:
+                label = f"{qv}[{r.sensor}]" if r.sensor else qv
                 warnings.append(
-                    f"{r.quantity.value}: {self.time_policy.describe(r.time, now_ns)}, dropped"
+                    f"{label}={value:g} {info.unit} outside {info.min:g}..{info.max:g}, dropped"
                 )
                 continue
-            if not math.isfinite(r.value):
-                warnings.append(f"{r.quantity.value}: not a finite number, dropped")
-                continue
-            if not info.in_range(r.value):
-                label = f"{r.quantity.value}[{r.sensor}]" if r.sensor else r.quantity.value
-                warnings.append(
-                    f"{label}={r.value:g} {info.unit} outside {info.min:g}..{info.max:g}, dropped"
-                )
-                continue
-            ident = (r.quantity.value, r.sensor, r.time)
+            ident = (qv, r.sensor, when)
             if ident in seen:
-                warnings.append(
-                    f"{r.quantity.value}: reported twice without a sensor label, kept the first"
-                )
+                warnings.append(f"{qv}: reported twice without a sensor label, kept the first")
                 continue
             seen.add(ident)
-            out.append(r)
-        return tuple(out)
+            kept.append((qv, r.sensor, value))
+            points.append(
+                f"{tagset.prefix(qv, r.sensor)}{float(value)!r}"
+                f" {_ns(when) if when is not None else t_ns}"
+            )
+        return points, tuple(kept)
 
     def _compare(
         self, model_id: str, ours: tuple[Reading, ...], lns: Mapping[str, Any]
