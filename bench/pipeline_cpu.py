@@ -11,7 +11,7 @@ inflates it far less than wall time):
 * ``process_uplink``: ``Pipeline.process_uplink`` on already parsed uplinks
   (``pipeline`` minus the envelope).
 
-No registry, journal, buffer or MQTT: those are measured end to end by ``bench/peers.py``.
+The garbage collector is tuned as ingest tunes it. No registry, journal, buffer or MQTT: those are measured end to end by ``bench/peers.py``.
 Prints the median and the range over the repeats, in µs per uplink.
 
     .venv/bin/python bench/pipeline_cpu.py [--uplinks 20000] [--repeats 7] [--json]
@@ -36,6 +36,7 @@ from bench.peers import workload  # noqa: E402
 from ingest.envelopes import parse  # noqa: E402
 from ingest.models import RawMessage, Uplink  # noqa: E402
 from ingest.pipeline import Pipeline  # noqa: E402
+from lorawan_monitor.wiring import tune_gc  # noqa: E402
 
 
 def _timed(fn: Callable[[], object], n: int, repeats: int) -> list[float]:
@@ -69,6 +70,7 @@ def main() -> int:
         res = pipeline.process(r)
         if res.outcome != "stored" or len(res.points) != 4:
             raise SystemExit(f"workload not stored as expected: {res.outcome} {res.message}")
+    tune_gc()  # as ingest does (lorawan_monitor.wiring.tune_gc)
     now_ns = int(received * 1e9)
     n = len(raws)
 

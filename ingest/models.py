@@ -5,7 +5,9 @@
 the fields (``Meta``); the envelope parsers validate against them once, either while
 decoding the bytes (The Things Stack, ingest/envelopes/tts_fast.py) or with
 ``msgspec.convert`` (``ingest.envelopes.base.build``). Calling ``Uplink(...)`` directly does
-not validate: that is for values already validated (a re-decode from the journal). ``DeviceEvent`` covers the non-uplink
+not validate: that is for values already validated (a re-decode from the journal).
+``gc=False``: they hold only JSON values and each other, never a cycle, so the garbage
+collector need not track the thousands made per second. ``DeviceEvent`` covers the non-uplink
 events (join, status, log, ack, ...) that are recognised and not treated as readings.
 ``RawMessage`` is what the transport hands over: topic, payload bytes and the time
 the broker delivered it (used only for ordering/latency, never as measurement time).
@@ -41,7 +43,7 @@ class RawMessage:
     source: str = ""
 
 
-class Gateway(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class Gateway(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
     gateway_id: Name
     eui: str | None = None  # upper-case hex
     rssi: float | None = None  # dBm
@@ -53,7 +55,7 @@ class Gateway(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     altitude: float | None = None
 
 
-class Radio(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class Radio(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
     modulation: Literal["lora", "fsk", "lr-fhss", "unknown"] = "unknown"
     frequency: _U32 | None = None  # Hz
     spreading_factor: Annotated[int, Meta(ge=5, le=12)] | None = None
@@ -64,7 +66,7 @@ class Radio(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     airtime: float | None = None  # seconds
 
 
-class Uplink(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class Uplink(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True, kw_only=True):
     source: Source
     #: idempotency key: TTS ns:uplink ULID, ChirpStack v4 deduplicationId, v3 devEUI:fCnt
     uplink_id: Name
@@ -123,7 +125,7 @@ EventKind = Literal[
 ]
 
 
-class DeviceEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class DeviceEvent(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True, kw_only=True):
     """A recognised non-uplink event. ``kind`` says which; fields are filled where known."""
 
     source: Source

@@ -45,6 +45,10 @@ from storage.registry_base import DecodeStatus, DeviceMeta, UplinkRecord
 Outcome = Literal["stored", "ignored", "rejected"]
 #: the plain string of each quantity (``Quantity.x.value`` is a slow descriptor on the hot path)
 _QV: dict[Quantity, str] = {q: q.value for q in Quantity}
+#: per quantity: its string and the catalogue's plausible range (one look-up per reading)
+_LIMITS: dict[Quantity, tuple[str, float, float]] = {
+    q: (q.value, CATALOGUE[q].min, CATALOGUE[q].max) for q in CATALOGUE
+}
 UPLINK_MEASUREMENT = "lorawan_uplink"
 _VERSION_KEYS = frozenset(("firmware_version", "hardware_version", "band_id"))
 LOCATION_MEASUREMENT = "device_location"
@@ -429,8 +433,7 @@ class Pipeline:
         seen: set[tuple[str, str, Any]] = set()
         policy = self.time_policy
         for r in readings:
-            qv = _QV[r.quantity]
-            info = CATALOGUE[r.quantity]
+            qv, low, high = _LIMITS[r.quantity]
             when = r.time
             if when is not None and not policy.plausible_reading(when, now_ns):
                 warnings.append(f"{qv}: {policy.describe(when, now_ns)}, dropped")
@@ -439,7 +442,8 @@ class Pipeline:
             if not math.isfinite(value):
                 warnings.append(f"{qv}: not a finite number, dropped")
                 continue
-            if not info.min <= value <= info.max:
+            if not low <= value <= high:
+                info = CATALOGUE[r.quantity]
                 label = f"{qv}[{r.sensor}]" if r.sensor else qv
                 warnings.append(
                     f"{label}={value:g} {info.unit} outside {info.min:g}..{info.max:g}, dropped"

@@ -43,32 +43,32 @@ class Fallback(Exception):
     """Not for the fast path: the general parser decides."""
 
 
-class _AppIds(Struct):
+class _AppIds(Struct, gc=False):
     application_id: str | None = None
 
 
-class _Ids(Struct):
+class _Ids(Struct, gc=False):
     device_id: Name
     application_ids: _AppIds | None = None
     dev_eui: Any = None
 
 
-class _GatewayIds(Struct):
+class _GatewayIds(Struct, gc=False):
     gateway_id: Name
     eui: Any = None
 
 
-class _PacketBroker(Struct):
+class _PacketBroker(Struct, gc=False):
     forwarder_gateway_eui: Any = None
 
 
-class _Location(Struct):
+class _Location(Struct, gc=False):
     latitude: float | None = None
     longitude: float | None = None
     altitude: float | None = None
 
 
-class _Rx(Struct):
+class _Rx(Struct, gc=False):
     gateway_ids: _GatewayIds
     # UNSET: missing, as opposed to null (``rx.get("rssi", rx.get("channel_rssi"))``)
     rssi: float | None | UnsetType = UNSET
@@ -81,26 +81,26 @@ class _Rx(Struct):
     location: _Location | None | UnsetType = UNSET
 
 
-class _Lora(Struct):
+class _Lora(Struct, gc=False):
     spreading_factor: Annotated[int, Meta(ge=5, le=12)] | None = None
     bandwidth: _U32 | None = None
     coding_rate: Any = None
 
 
-class _DataRate(Struct):
+class _DataRate(Struct, gc=False):
     lora: _Lora | None = None
     fsk: Any = None
     lrfhss: Any = None
 
 
-class _Settings(Struct):
+class _Settings(Struct, gc=False):
     data_rate: _DataRate | None = None
     frequency: Any = None
     coding_rate: Any = None
     data_rate_index: Annotated[int, Meta(ge=0, le=255)] | None = None
 
 
-class _Versions(Struct):
+class _Versions(Struct, gc=False):
     brand_id: Any = None
     model_id: Any = None
     hardware_version: Any = None
@@ -108,7 +108,7 @@ class _Versions(Struct):
     band_id: Any = None
 
 
-class _UplinkMessage(Struct):
+class _UplinkMessage(Struct, gc=False):
     session_key_id: str | None = None
     f_port: Any = None
     f_cnt: Any = None
@@ -128,7 +128,7 @@ class _UplinkMessage(Struct):
     attributes: Annotated[dict[Name, Name], Meta(max_length=64)] | None = None
 
 
-class _ApplicationUp(Struct):
+class _ApplicationUp(Struct, gc=False):
     end_device_ids: _Ids
     uplink_message: _UplinkMessage
     correlation_ids: list[Any] | None = None
