@@ -1,7 +1,13 @@
 """The normalized messages every envelope parser produces.
 
-``Uplink`` is the one model of an uplink whatever the network server (pydantic,
-frozen: it crosses the untrusted boundary). ``DeviceEvent`` covers the non-uplink
+``Uplink`` is the one model of an uplink whatever the network server (a frozen
+``msgspec.Struct``: it crosses the untrusted boundary). The constraints are declared on
+the fields (``Meta``); the envelope parsers validate against them once, either while
+decoding the bytes (The Things Stack, ingest/envelopes/tts_fast.py) or with
+``msgspec.convert`` (``ingest.envelopes.base.build``). Calling ``Uplink(...)`` directly does
+not validate: that is for values already validated (a re-decode from the journal).
+``gc=False``: they hold only JSON values and each other, never a cycle, so the garbage
+collector need not track the thousands made per second. ``DeviceEvent`` covers the non-uplink
 events (join, status, log, ack, ...) that are recognised and not treated as readings.
 ``RawMessage`` is what the transport hands over: topic, payload bytes and the time
 the broker delivered it (used only for ordering/latency, never as measurement time).
@@ -13,7 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+import msgspec
+from msgspec import Meta, field
 
 Source = Literal["tts", "chirpstack", "chirpstack-v3"]
 #: the name of the one ``LORAWAN_MQTT__*`` broker where a source name is shown (the
@@ -23,7 +30,8 @@ SINGLE_SOURCE = "mqtt"
 U32 = 2**32 - 1
 #: identities and names become tags and cache keys: bounded, or one message of 256 KiB
 #: names could hold memory in every per-device cache (#11)
-Name = Annotated[str, StringConstraints(max_length=256)]
+Name = Annotated[str, Meta(max_length=256)]
+_U32 = Annotated[int, Meta(ge=0, le=U32)]
 
 
 @dataclass(slots=True)  # one per broker message: not frozen, which costs (#2)
@@ -39,33 +47,30 @@ class RawMessage:
     source: str = ""
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Gateway(_Frozen):
+class Gateway(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
     gateway_id: Name
     eui: str | None = None  # upper-case hex
     rssi: float | None = None  # dBm
     snr: float | None = None  # dB
-    channel: int | None = Field(None, ge=0, le=U32)
+    channel: _U32 | None = None
     time: datetime | None = None
     latitude: float | None = None
     longitude: float | None = None
     altitude: float | None = None
 
 
-class Radio(_Frozen):
+class Radio(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
     modulation: Literal["lora", "fsk", "lr-fhss", "unknown"] = "unknown"
-    frequency: int | None = Field(None, ge=0, le=U32)  # Hz
-    spreading_factor: int | None = Field(None, ge=5, le=12)
-    bandwidth: int | None = Field(None, ge=0, le=U32)  # Hz (ChirpStack v3's kHz are converted)
+    frequency: _U32 | None = None  # Hz
+    spreading_factor: Annotated[int, Meta(ge=5, le=12)] | None = None
+    bandwidth: _U32 | None = None  # Hz (ChirpStack v3's kHz are converted)
     coding_rate: str | None = None  # "4/5"
-    data_rate: int | None = Field(None, ge=0, le=255)  # regional DR index, when given or derivable
+    #: regional DR index, when given or derivable
+    data_rate: Annotated[int, Meta(ge=0, le=255)] | None = None
     airtime: float | None = None  # seconds
 
 
-class Uplink(_Frozen):
+class Uplink(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True, kw_only=True):
     source: Source
     #: idempotency key: TTS ns:uplink ULID, ChirpStack v4 deduplicationId, v3 devEUI:fCnt
     uplink_id: Name
@@ -74,9 +79,9 @@ class Uplink(_Frozen):
     dev_eui: str | None = None  # upper-case hex, 16 chars
     application: Name
     tenant: Name | None = None
-    f_port: int = Field(0, ge=0, le=255)
+    f_port: Annotated[int, Meta(ge=0, le=255)] = 0
     #: 32-bit: LoRaWAN counters are 16 or 32 bits (a bigger one cannot be stored)
-    f_cnt: int = Field(0, ge=0, le=U32)
+    f_cnt: _U32 = 0
     payload: bytes = b""
     #: when the network server received the uplink (never our clock)
     received_at: datetime
@@ -84,20 +89,20 @@ class Uplink(_Frozen):
     #: ``received_at``: the fallback when ``received_at`` is implausible (ingest/timepolicy.py)
     server_time: datetime | None = None
     gateways: tuple[Gateway, ...] = ()
-    radio: Radio = Radio()
+    radio: Radio = field(default_factory=Radio)
     confirmed: bool = False
     #: TTN Device Repository id ``brand/model`` when the network server told us
     model_id: Name | None = None
     device_profile: Name | None = None
     device_name: Name | None = None
-    tags: dict[Name, Name] = Field(default_factory=dict, max_length=64)  # {} is deep-copied
+    tags: Annotated[dict[Name, Name], Meta(max_length=64)] = field(default_factory=dict)
     #: the network server's own decoded payload (TTS decoded_payload / ChirpStack object)
     lns_decoded: dict[str, Any] | None = None
     lns_decode_warnings: tuple[str, ...] = ()
     #: TTS ``normalized_payload``: measurements in the TTN Device Repository's schema (#13)
     lns_normalized: tuple[Any, ...] | None = None
     #: TTS ``version_ids`` besides brand/model: hardware_version, firmware_version, band_id
-    version_ids: dict[str, str] = Field(default_factory=dict)
+    version_ids: dict[str, str] = field(default_factory=dict)
     simulated: bool = False
     #: payload still encrypted (TTS skip_payload_crypto / ChirpStack joinServerContext)
     encrypted: bool = False
@@ -124,7 +129,7 @@ EventKind = Literal[
 ]
 
 
-class DeviceEvent(_Frozen):
+class DeviceEvent(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True, kw_only=True):
     """A recognised non-uplink event. ``kind`` says which; fields are filled where known."""
 
     source: Source
@@ -135,15 +140,15 @@ class DeviceEvent(_Frozen):
     time: datetime | None = None
     # status events
     battery: float | None = None  # percent
-    margin: int | None = Field(None, ge=-128, le=127)
+    margin: Annotated[int, Meta(ge=-128, le=127)] | None = None
     external_power: bool | None = None
     # log / error events (ChirpStack codec errors become the device's decode status)
     level: str | None = None
     code: str | None = None
-    description: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    description: Annotated[str, Meta(max_length=4000)] | None = None
     #: the uplink this event refers to (ChirpStack log context.deduplication_id)
     uplink_id: Name | None = None
-    f_cnt: int | None = Field(None, ge=0, le=U32)
+    f_cnt: _U32 | None = None
 
 
 Parsed = Uplink | DeviceEvent

@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import msgspec
+
 import decoders
 from decoders.base import Normalized, Reading
 from decoders.catalog import NATIVE, DecoderCatalog
@@ -28,7 +30,7 @@ from decoders.normalized import merge, normalize_measurements
 from decoders.quantities import CATALOGUE, Quantity
 from ingest.envelopes import parse
 from ingest.envelopes.base import check_json_bounds
-from ingest.models import SINGLE_SOURCE, DeviceEvent, Gateway, RawMessage, Uplink
+from ingest.models import DeviceEvent, Gateway, RawMessage, Uplink
 from ingest.timepolicy import TimePolicy
 from lorawan_monitor.errors import (
     DecodeError,
@@ -43,6 +45,10 @@ from storage.registry_base import DecodeStatus, DeviceMeta, UplinkRecord
 Outcome = Literal["stored", "ignored", "rejected"]
 #: the plain string of each quantity (``Quantity.x.value`` is a slow descriptor on the hot path)
 _QV: dict[Quantity, str] = {q: q.value for q in Quantity}
+#: per quantity: its string and the catalogue's plausible range (one look-up per reading)
+_LIMITS: dict[Quantity, tuple[str, float, float]] = {
+    q: (q.value, CATALOGUE[q].min, CATALOGUE[q].max) for q in CATALOGUE
+}
 UPLINK_MEASUREMENT = "lorawan_uplink"
 _VERSION_KEYS = frozenset(("firmware_version", "hardware_version", "band_id"))
 LOCATION_MEASUREMENT = "device_location"
@@ -75,12 +81,24 @@ class _TagSet:
     the sorted ``k=v`` pairs before and after ``sensor`` (reading points), and the whole
     set with ``decode_status`` (``lorawan_uplink``)."""
 
-    __slots__ = ("head", "tags", "tail", "_uplink")
+    __slots__ = ("head", "tags", "tail", "_prefixes", "_uplink")
 
     def __init__(self, tags: dict[str, str]) -> None:
         self.tags = tags
         self.head, self.tail = _tag_halves(tags, "sensor")
         self._uplink: dict[tuple[str, str], str] = {}
+        #: (measurement, sensor) -> the reading line up to its value: ``m,tags value=``
+        self._prefixes: dict[tuple[str, str], str] = {}
+
+    def prefix(self, measurement: str, sensor: str) -> str:
+        """A reading point's line up to the value (built once per device and series)."""
+        key = (measurement, sensor)
+        hit = self._prefixes.get(key)
+        if hit is None:
+            if len(self._prefixes) >= 256:  # bounded: sensor labels come from payloads
+                self._prefixes.clear()
+            hit = self._prefixes[key] = _reading_prefix(measurement, self.head, self.tail, sensor)
+        return hit
 
     @classmethod
     def build(cls, base: dict[str, str], extra: tuple[tuple[str, str], ...]) -> _TagSet:
@@ -89,30 +107,30 @@ class _TagSet:
         return cls(base)
 
     def uplink_tags(self, status: str, source: str) -> str:
-        """The tags of ``lorawan_uplink``: the device's, ``decode_status`` and ``source``
-        (the name of the source it came through: one value per source, #16)."""
+        """The tags of ``lorawan_uplink``: the device's, ``decode_status`` and, with
+        several sources (``LORAWAN_SOURCES``), ``source``: the name of the source it came
+        through (#16). The one ``LORAWAN_MQTT__*`` broker ("") adds no tag, so a
+        single-source installation keeps the series (and the idempotent overwrite of a
+        replayed uplink) it had before sources existed."""
         hit = self._uplink.get((status, source))
         if hit is None:
-            # every tag, also keys sorting after "~" such as "über" (#11)
-            hit = self._uplink[(status, source)] = ",".join(
-                tag_pairs({**self.tags, "decode_status": status, "source": source})
+            extra = (
+                {"decode_status": status, "source": source} if source else {"decode_status": status}
             )
+            # every tag, also keys sorting after "~" such as "über" (#11)
+            hit = self._uplink[(status, source)] = ",".join(tag_pairs({**self.tags, **extra}))
         return hit
 
 
-def _reading_line(
-    measurement: str, head: str, tail: str, sensor: str, value: float, t_ns: int
-) -> str:
+def _reading_prefix(measurement: str, head: str, tail: str, sensor: str) -> str:
+    """A reading point up to its value: ``measurement,<sorted tags> value=``; the line is
+    this, ``repr(float(value))``, a space and the time in ns."""
     tags = head
     if sensor:
         tags = f"{tags},sensor={escape_key(sensor)}" if tags else f"sensor={escape_key(sensor)}"
     if tail:
         tags = f"{tags},{tail}" if tags else tail
-    return (
-        f"{measurement},{tags} value={float(value)!r} {t_ns}"
-        if tags
-        else f"{measurement} value={float(value)!r} {t_ns}"
-    )
+    return f"{measurement},{tags} value=" if tags else f"{measurement} value="
 
 
 def device_key(dev_eui: str | None, source: str, application: str, device_id: str) -> str:
@@ -170,7 +188,7 @@ class Pipeline:
         now_ns = int(raw.received * 1e9) if raw.received else time.time_ns()
         if isinstance(parsed, DeviceEvent):
             if parsed.time is not None and not self.time_policy.plausible(parsed.time, now_ns):
-                parsed = parsed.model_copy(update={"time": None})  # never a battery/log time
+                parsed = msgspec.structs.replace(parsed, time=None)  # never a battery/log time
             key = device_key(parsed.dev_eui, parsed.source, parsed.application, parsed.device_id)
             return ProcessResult(
                 outcome="ignored", reason=parsed.kind, event=parsed, device_key=key
@@ -191,7 +209,7 @@ class Pipeline:
         note = policy.describe(up.received_at, now_ns)
         alt = up.server_time
         if alt is not None and policy.plausible(alt, now_ns):
-            fixed = up.model_copy(update={"received_at": alt})
+            fixed = msgspec.structs.replace(up, received_at=alt)
             return fixed, f"uplink {note}: used the network server time {alt.isoformat()}"
         raise ImplausibleTimeError(f"uplink {note}")
 
@@ -199,7 +217,7 @@ class Pipeline:
         self, up: Uplink, *, now_ns: int | None = None, source: str = ""
     ) -> ProcessResult:
         """One uplink; ``source`` names the source it came through ("" = the one
-        ``LORAWAN_MQTT__*`` broker, tagged :data:`ingest.models.SINGLE_SOURCE`)."""
+        ``LORAWAN_MQTT__*`` broker: no ``source`` tag on its points)."""
         if now_ns is None:
             now_ns = time.time_ns()
         try:
@@ -262,7 +280,6 @@ class Pipeline:
                 f"no decoder for model {model_id!r}" if model_id else "device model unknown"
             ) + " and the network server sent no decoded payload"
 
-        readings = self._validate(readings, warnings, now_ns)
         category = (meta.category if meta and meta.category else None) or (
             decoder.category if decoder is not None else ""
         )
@@ -290,24 +307,14 @@ class Pipeline:
                 self._tagsets[ident] = tagset
         tags = tagset.tags
         t_ns = _ns(up.received_at)
-        head, tail = tagset.head, tagset.tail
-        points = [
-            _reading_line(
-                _QV[r.quantity],
-                head,
-                tail,
-                r.sensor,
-                r.value,
-                _ns(r.time) if r.time is not None else t_ns,
-            )
-            for r in readings
-        ]
-        best = up.best_gateway
-        points.append(
-            self._uplink_line(
-                up, best, tagset.uplink_tags(status, source or SINGLE_SOURCE), status, t_ns
-            )
-        )
+        # range checks and the reading points in one pass (no intermediate objects, #19)
+        points, kept = self._reading_points(readings, warnings, now_ns, tagset, t_ns)
+        gws = up.gateways
+        if len(gws) == 1:  # the common case, without the property's list
+            best = gws[0] if gws[0].rssi is not None else None
+        else:
+            best = up.best_gateway
+        points.append(self._uplink_line(up, best, tagset.uplink_tags(status, source), status, t_ns))
         if meta is not None and meta.latitude is not None and meta.longitude is not None:
             where = (meta.latitude, meta.longitude)
             if self._located.get(key) != where:
@@ -338,15 +345,13 @@ class Pipeline:
             error=error,
             decoded=decoded,
             warnings=tuple(warnings),
-            readings=tuple((_QV[r.quantity], r.sensor, r.value) for r in readings),
-            gateways=tuple(
-                {"gateway_id": g.gateway_id, "rssi": g.rssi, "snr": g.snr} for g in up.gateways
-            ),
+            readings=kept,
+            gateways=tuple({"gateway_id": g.gateway_id, "rssi": g.rssi, "snr": g.snr} for g in gws),
             rssi=best.rssi if best else None,
             snr=best.snr if best else None,
             spreading_factor=up.radio.spreading_factor,
             frequency=up.radio.frequency,
-            gateway_count=len(up.gateways),
+            gateway_count=len(gws),
             uplink_id=up.uplink_id,
             device_profile=up.device_profile,
             device_name=up.device_name,
@@ -371,20 +376,28 @@ class Pipeline:
         stored ``f_cnt`` sequence instead (``dashboards.influxql.fcnt_steps``), and the
         registry counts missed frames across workers."""
         r = up.radio
-        snrs = [g.snr for g in up.gateways if g.snr is not None]
-        fields = [
-            ("airtime", r.airtime),
-            ("decode_ok", 1.0 if status in ("decoded", "lns_decoded", "lns_normalized") else 0.0),
-            ("f_cnt", up.f_cnt),
-            ("f_port", up.f_port),
-            ("frequency", r.frequency),
-            ("gateway_count", len(up.gateways)),
-            ("payload_size", len(up.payload)),
-            ("rssi", best.rssi if best is not None else None),
-            ("snr", max(snrs) if snrs else None),
-            ("spreading_factor", r.spreading_factor),
-        ]
-        body = ",".join(f"{k}={float(v)!r}" for k, v in fields if v is not None)
+        gws = up.gateways
+        snr = None
+        for g in gws:
+            if g.snr is not None and (snr is None or g.snr > snr):
+                snr = g.snr
+        # fields sorted by name; None is left out; every value as a float
+        body = f"airtime={float(r.airtime)!r}," if r.airtime is not None else ""
+        body += (
+            "decode_ok=1.0"
+            if status in ("decoded", "lns_decoded", "lns_normalized")
+            else "decode_ok=0.0"
+        )
+        body += f",f_cnt={float(up.f_cnt)!r},f_port={float(up.f_port)!r}"
+        if r.frequency is not None:
+            body += f",frequency={float(r.frequency)!r}"
+        body += f",gateway_count={float(len(gws))!r},payload_size={float(len(up.payload))!r}"
+        if best is not None and best.rssi is not None:
+            body += f",rssi={float(best.rssi)!r}"
+        if snr is not None:
+            body += f",snr={float(snr)!r}"
+        if r.spreading_factor is not None:
+            body += f",spreading_factor={float(r.spreading_factor)!r}"
         return (
             f"{UPLINK_MEASUREMENT},{head} {body} {t_ns}"
             if head
@@ -416,38 +429,50 @@ class Pipeline:
             decoded["decoded_payload"] = dict(up.lns_decoded)
         return n, decoded, "lns_normalized", "lns:normalized"
 
-    def _validate(
-        self, readings: tuple[Reading, ...], warnings: list[str], now_ns: int
-    ) -> tuple[Reading, ...]:
-        """Drop non-finite / out-of-range readings, readings with an implausible time of
+    def _reading_points(
+        self,
+        readings: tuple[Reading, ...],
+        warnings: list[str],
+        now_ns: int,
+        tagset: _TagSet,
+        t_ns: int,
+    ) -> tuple[list[str], tuple[tuple[str, str, float], ...]]:
+        """The reading points and the kept readings as (quantity, sensor, value).
+
+        Drops non-finite / out-of-range readings, readings with an implausible time of
         their own, and duplicate series, with warnings."""
-        out: list[Reading] = []
+        points: list[str] = []
+        kept: list[tuple[str, str, float]] = []
         seen: set[tuple[str, str, Any]] = set()
+        policy = self.time_policy
         for r in readings:
-            info = CATALOGUE[r.quantity]
-            if r.time is not None and not self.time_policy.plausible_reading(r.time, now_ns):
+            qv, low, high = _LIMITS[r.quantity]
+            when = r.time
+            if when is not None and not policy.plausible_reading(when, now_ns):
+                warnings.append(f"{qv}: {policy.describe(when, now_ns)}, dropped")
+                continue
+            value = r.value
+            if not math.isfinite(value):
+                warnings.append(f"{qv}: not a finite number, dropped")
+                continue
+            if not low <= value <= high:
+                info = CATALOGUE[r.quantity]
+                label = f"{qv}[{r.sensor}]" if r.sensor else qv
                 warnings.append(
-                    f"{r.quantity.value}: {self.time_policy.describe(r.time, now_ns)}, dropped"
+                    f"{label}={value:g} {info.unit} outside {info.min:g}..{info.max:g}, dropped"
                 )
                 continue
-            if not math.isfinite(r.value):
-                warnings.append(f"{r.quantity.value}: not a finite number, dropped")
-                continue
-            if not info.in_range(r.value):
-                label = f"{r.quantity.value}[{r.sensor}]" if r.sensor else r.quantity.value
-                warnings.append(
-                    f"{label}={r.value:g} {info.unit} outside {info.min:g}..{info.max:g}, dropped"
-                )
-                continue
-            ident = (r.quantity.value, r.sensor, r.time)
+            ident = (qv, r.sensor, when)
             if ident in seen:
-                warnings.append(
-                    f"{r.quantity.value}: reported twice without a sensor label, kept the first"
-                )
+                warnings.append(f"{qv}: reported twice without a sensor label, kept the first")
                 continue
             seen.add(ident)
-            out.append(r)
-        return tuple(out)
+            kept.append((qv, r.sensor, value))
+            points.append(
+                f"{tagset.prefix(qv, r.sensor)}{float(value)!r}"
+                f" {_ns(when) if when is not None else t_ns}"
+            )
+        return points, tuple(kept)
 
     def _compare(
         self, model_id: str, ours: tuple[Reading, ...], lns: Mapping[str, Any]

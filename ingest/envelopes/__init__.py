@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import ValidationError
+import msgspec
 
 from ingest.envelopes import chirpstack, chirpstack_v3, tts
 from ingest.envelopes.base import Envelope, Parsed, is_uuid
@@ -71,8 +71,8 @@ def parse(
         raise
     # safety net: the parsers map every failure the fuzz tests found themselves;
     # whatever slips through still ends as an EnvelopeError
-    except ValidationError as exc:  # pragma: no cover
-        raise EnvelopeError(f"{kind}: invalid message ({exc.error_count()} errors)") from exc
+    except msgspec.ValidationError as exc:  # pragma: no cover
+        raise EnvelopeError(f"{kind}: invalid message ({exc})") from exc
     except (  # pragma: no cover
         AttributeError,
         KeyError,

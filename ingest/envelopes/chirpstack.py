@@ -103,8 +103,15 @@ def parse(topic: str, payload: bytes, received: float | None = None) -> Parsed:
     kind = "up" if event == "up" else _KINDS.get(event)
     if kind is None:
         # forward compatibility: unknown events are recognised, not parsed
-        return DeviceEvent(
-            source="chirpstack", kind="unknown", device_id=topic_eui.lower(), application=app_id
+        return build(
+            DeviceEvent,
+            {
+                "source": "chirpstack",
+                "kind": "unknown",
+                "device_id": topic_eui.lower(),
+                "application": app_id,
+            },
+            "ChirpStack",
         )
     label = "ChirpStack uplink" if event == "up" else f"ChirpStack {event}"
     if payload[:1] == b"{":

@@ -70,8 +70,15 @@ def parse(topic: str, payload: bytes, received: float | None = None) -> Parsed:
     if event not in _KINDS or (len(parts) == 6 and event == "rx"):
         if len(parts) == 5:
             raise EnvelopeError(f"ChirpStack v3: unknown topic {topic!r}")
-        return DeviceEvent(
-            source="chirpstack-v3", kind="unknown", device_id=topic_eui.lower(), application=app_id
+        return build(
+            DeviceEvent,
+            {
+                "source": "chirpstack-v3",
+                "kind": "unknown",
+                "device_id": topic_eui.lower(),
+                "application": app_id,
+            },
+            "ChirpStack v3",
         )
     kind = _KINDS[event]
     label = "ChirpStack v3 uplink" if kind is None else f"ChirpStack v3 {event}"

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
+from ingest.envelopes import tts_fast
 from ingest.envelopes.base import (
     JsonObj,
     Parsed,
@@ -35,6 +38,9 @@ from ingest.envelopes.base import (
 )
 from ingest.models import DeviceEvent, EventKind, Uplink
 from lorawan_monitor.errors import EnvelopeError
+
+#: what sends an uplink from the fast path to the general parser
+_FALLBACK = (tts_fast.Fallback, EnvelopeError, msgspec.ValidationError, msgspec.DecodeError)
 
 #: topic event suffix -> (ApplicationUp oneof key, DeviceEvent kind); None key = not checked
 _EVENTS: dict[str, tuple[str | None, EventKind]] = {
@@ -64,7 +70,11 @@ def parse(topic: str, payload: bytes, received: float | None = None) -> Parsed:
     app, _, tenant = parts[1].partition("@")
     device, event = parts[3], parts[4]
     if event == "up":
-        return _uplink(load_object(payload, "TTS uplink"), app, tenant or None, device)
+        try:
+            return tts_fast.uplink(payload, app, tenant or None, device)
+        except _FALLBACK:
+            # not well-formed for the fast path: the general parser accepts it or says why
+            return _uplink(load_object(payload, "TTS uplink"), app, tenant or None, device)
     return _event(event, payload, app, device)
 
 
@@ -216,7 +226,8 @@ def _event(event: str, payload: bytes, app: str, device: str) -> DeviceEvent:
     msg = load_object(payload, label)
     if key is None and "end_device_ids" not in msg:
         # downlink queue operations and unknown events: the topic names the device
-        return DeviceEvent(source="tts", kind=kind, device_id=device, application=app)
+        ids = {"source": "tts", "kind": kind, "device_id": device, "application": app}
+        return build(DeviceEvent, ids, label)
     device_id, dev_eui = _ids(msg, app, device, label)
     body = req_sub(msg, key, label) if key else {}
     when = body.get("received_at") or msg.get("received_at")

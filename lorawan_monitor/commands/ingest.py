@@ -26,9 +26,9 @@ from lorawan_monitor.supervisor import (
     EXIT_LOCKED,
     DataDirLock,
     Layout,
-    Supervisor,
     change_layout,
     drain,
+    exec_supervisor,
     ingest_command,
     members_for,
     watch_supervisor,
@@ -129,15 +129,16 @@ def run(args: argparse.Namespace) -> int:
     change_layout(data_dir, members, env, extra)
     if args.workers == 1:
         return _serve(args, settings)
-    port = settings.ingest.metrics_port
-    sup = Supervisor(members, env, extra_args=extra)
-    for n, w in enumerate(sup.workers, start=1):
-        w.env[ENV_INDEX] = str(n)  # which sources it serves (#16)
-        w.env["LORAWAN_INGEST__METRICS_PORT"] = str(port + n - 1 if port else 0)
-        if n > 1:
-            w.env.pop("LORAWAN_INGEST__DEVICES_FILE", None)  # imported once, by worker 1
-    stop = _stop_on_signals()
-    return sup.run(stop)
+    # the supervisor itself runs in a fresh interpreter of only the standard library (#19)
+    exec_supervisor(
+        members,
+        env,
+        lock=lock,
+        extra_args=extra,
+        metrics_port=settings.ingest.metrics_port,
+        verbose=bool(getattr(args, "verbose", False)),
+    )
+    return 1  # pragma: no cover (execve does not return)
 
 
 def _stop_on_signals() -> threading.Event:

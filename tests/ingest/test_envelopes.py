@@ -846,3 +846,93 @@ def test_last_edge_cases() -> None:
         parse(TTS_UP, dumps(tts))
     with pytest.raises(EnvelopeError, match="rxInfo entries must be objects"):
         parse(CS3_UP, dumps(base | {"rxInfo": ["gw"]}))
+
+
+# --- The Things Stack: the fast path and the general parser agree (#19) --------------------
+
+TTS_UPLINKS = [
+    "tts_uplink.json",
+    "tts_uplink_docs_example.json",
+    "tts_uplink_fport0.json",
+    "tts_uplink_normalized.json",
+]
+
+
+def _both_paths(payload: bytes) -> tuple[Any, Any]:
+    """(fast, general) for TTS_UP: each an Uplink, or the exception's type for the fast path
+    (any) and the EnvelopeError's text for the general parser."""
+    from ingest.envelopes import tts, tts_fast
+    from ingest.envelopes.base import load_object
+
+    fast: Any
+    general: Any
+    try:
+        fast = tts_fast.uplink(payload, "city-climate", "ttn", "lht65-school-12")
+    except Exception as exc:
+        fast = type(exc)
+    try:
+        general = tts._uplink(
+            load_object(payload, "TTS uplink"), "city-climate", "ttn", "lht65-school-12"
+        )
+    except EnvelopeError as exc:
+        general = str(exc)
+    return fast, general
+
+
+def _tts_fixture(name: str) -> dict[str, Any]:
+    msg = obj(name)
+    msg["end_device_ids"]["device_id"] = "lht65-school-12"
+    msg["end_device_ids"].setdefault("application_ids", {})["application_id"] = "city-climate"
+    return msg
+
+
+@pytest.mark.parametrize("name", TTS_UPLINKS)
+def test_tts_fast_path_takes_the_fixtures_as_the_general_parser_does(name: str) -> None:
+    fast, general = _both_paths(dumps(_tts_fixture(name)))
+    assert isinstance(general, Uplink)
+    assert fast == general
+
+
+def test_tts_fast_path_takes_rich_uplinks_as_the_general_parser_does() -> None:
+    msg = _tts_fixture("tts_uplink.json")
+    um = msg["uplink_message"]
+    um["decoded_payload"] = {"temperature": 21.5, "list": [1, None, {"a": "b"}]}
+    um["decoded_payload_warnings"] = ["low battery"]
+    um["normalized_payload"] = [{"air": {"temperature": 21.5}}]
+    um["attributes"] = {"site": "school-12"}
+    um["confirmed"] = True
+    um["app_s_key"] = None
+    um["version_ids"]["firmware_version"] = "1.2"
+    rx = um["rx_metadata"][0]
+    rx["location"] = {"latitude": 54.7, "longitude": 8.5, "altitude": 3}
+    rx["gps_time"] = "2024-02-20T09:41:06.123456789Z"
+    rx.pop("snr", None)
+    rx["rssi"] = None
+    fast, general = _both_paths(dumps(msg))
+    assert isinstance(general, Uplink)
+    assert fast == general
+    assert general.gateways[0].snr == 0.0 and general.encrypted and general.tags
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(TTS_UPLINKS), st.data(), json_values)
+def test_tts_fast_path_never_accepts_differently(
+    name: str, data: st.DataObject, value: Any
+) -> None:
+    """One field replaced by random JSON: where the fast path accepts, the general parser
+    accepts the same uplink; where it refuses, ``parse`` gives the general parser's answer."""
+    msg = _tts_fixture(name)
+    path = data.draw(st.sampled_from(_paths(msg)[1:]))
+    target: Any = msg
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    payload = json.dumps(msg).encode()
+    fast, general = _both_paths(payload)
+    if isinstance(fast, Uplink):
+        assert fast == general
+    try:
+        parsed: Any = parse(TTS_UP, payload)
+    except EnvelopeError as exc:
+        parsed = str(exc)
+    assert parsed == general

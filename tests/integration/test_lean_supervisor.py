@@ -1,6 +1,7 @@
-"""``ingest --workers N`` (#19, #20): the supervisor migrates the registry in a subprocess and
-imports only the supervision code, so it does not keep the application (SQLAlchemy, SQLite,
-the decoders) resident just to watch its workers. Checked here: the supervisor has none of
+"""``ingest --workers N`` (#19, #20): the supervisor migrates the registry in a subprocess and,
+once the settings are checked, execs into a module of only the standard library, so it does
+not keep the application (settings/pydantic, SQLAlchemy, SQLite, the decoders) resident just
+to watch its workers. Checked here: the supervisor has none of
 those libraries mapped, its workers run the full ingest, and a SIGTERM stops them all with
 exit code 0."""
 
@@ -63,8 +64,10 @@ def test_the_supervisor_runs_lean_and_stops_its_workers(
             workers = _children(proc.pid)
             time.sleep(0.2)
         maps = Path(f"/proc/{proc.pid}/maps").read_text()
-        for heavy in ("sqlalchemy", "_sqlite3", "orjson", "mini_racer"):
+        for heavy in ("sqlalchemy", "_sqlite3", "orjson", "mini_racer", "pydantic", "msgspec"):
             assert heavy not in maps, f"the supervisor has {heavy} loaded"
+        # exec'd into a fresh interpreter (#19): same pid, only the standard library
+        assert "lorawan_monitor.supervisor" in _cmdline(proc.pid)
         for w in workers:
             assert "lorawan_monitor.cli ingest" in _cmdline(w)
     finally:
