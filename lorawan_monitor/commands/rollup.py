@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             t = time.monotonic()
             try:
                 s = rollup(db, int(time.time()) - args.since)
-            except SinkError as exc:
+            except (SinkError, httpx.HTTPError) as exc:
                 sys.stderr.write(f"rollup: {exc}\n")
                 if args.every is None:
                     return 1
