@@ -123,7 +123,7 @@ def lines(n_devices: int, days: int, every_s: int, now_s: int) -> Iterator[list[
 
 
 def raw_frame_loss_queries() -> list[tuple[str, str, str]]:
-    """The frame-loss panels as they were before the rollup (#15): raw frame counters."""
+    """The panels that read the rollup (#15) as they were before it: raw uplinks."""
     from dashboards import influxql as iq
 
     received = iq.select(
@@ -136,7 +136,18 @@ def raw_frame_loss_queries() -> list[tuple[str, str, str]]:
         "dev_eui",
         every=None,
     )
+    by_device = ("name", "device", "dev_eui")
     return [
+        (
+            "network: BEFORE (raw) Uplinks je Stunde [A]",
+            iq.select('count("f_cnt")', iq.UPLINK, None, "application", every="1h", fill="0"),
+            "raw",
+        ),
+        (
+            "network: BEFORE (raw) Uplinks je Gerät und Stunde (rot = still) [A]",
+            iq.select('count("f_cnt")', iq.UPLINK, None, *by_device, every="1h", fill="0"),
+            "raw",
+        ),
         ("network: BEFORE (raw) Paketverlust [A]", iq.frame_loss(iq.LOSS), "raw"),
         (
             "network: BEFORE (raw) Fehlende Frames je Stunde [A]",
@@ -286,9 +297,9 @@ def main() -> int:
             f"{r['panel']}"
         )
     print(f"frame loss over the range, rollup vs raw: {values}")  # noqa: T201
-    print("frame-loss panels, rollup (now) and raw (before), side by side:")  # noqa: T201
+    print("panels on the rollup (now) and on raw uplinks (before), side by side:")  # noqa: T201
     for r in results:
-        if "Paketverlust" in r["panel"] or "Fehlende Frames" in r["panel"]:
+        if any(k in r["panel"] for k in ("Paketverlust", "Fehlende Frames", "Uplinks je ")):
             print(  # noqa: T201
                 f"{r['median_s']:8.3f} s ({r['min_s']:.3f}-{r['max_s']:.3f})  {r['rows']:7d} rows"
                 f"  {r['panel']}"
