@@ -123,7 +123,9 @@ def lines(n_devices: int, days: int, every_s: int, now_s: int) -> Iterator[list[
 
 
 def raw_frame_loss_queries() -> list[tuple[str, str, str]]:
-    """The panels that read the rollup (#15) as they were before it: raw uplinks."""
+    """The frame-loss panels as they were before the rollup (#15), on raw uplinks. (The two
+    uplink-count panels were measured on the rollup too, 2026-12-04, and stayed raw: a
+    count of raw points was faster than a sum over the rollup.)"""
     from dashboards import influxql as iq
 
     received = iq.select(
@@ -136,18 +138,7 @@ def raw_frame_loss_queries() -> list[tuple[str, str, str]]:
         "dev_eui",
         every=None,
     )
-    by_device = ("name", "device", "dev_eui")
     return [
-        (
-            "network: BEFORE (raw) Uplinks je Stunde [A]",
-            iq.select('count("f_cnt")', iq.UPLINK, None, "application", every="1h", fill="0"),
-            "raw",
-        ),
-        (
-            "network: BEFORE (raw) Uplinks je Gerät und Stunde (rot = still) [A]",
-            iq.select('count("f_cnt")', iq.UPLINK, None, *by_device, every="1h", fill="0"),
-            "raw",
-        ),
         ("network: BEFORE (raw) Paketverlust [A]", iq.frame_loss(iq.LOSS), "raw"),
         (
             "network: BEFORE (raw) Fehlende Frames je Stunde [A]",

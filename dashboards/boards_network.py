@@ -46,7 +46,6 @@ from dashboards.influxql import (
     ROLLUP_MISSED,
     UPLINK,
     UPLINK_UNITS,
-    rollup_hourly,
     rollup_missed_hours,
     rollup_select,
     select,
@@ -368,14 +367,11 @@ def _overview(o: Options, b: Board) -> None:
     per_hour = common_panel(
         timeseries.Panel(),
         o.t("Uplinks je Stunde", "Uplinks per hour"),
-        o.t(
-            "Uplinks je Stunde und Anwendung. " + ROLLUP_NOTE_DE,
-            "Uplinks per hour and application. " + ROLLUP_NOTE_EN,
-        ),
+        o.t("Uplinks je Stunde und Anwendung.", "Uplinks per hour and application."),
         [
             target(
                 "A",
-                rollup_hourly('sum("uplinks")', "application"),
+                select('count("f_cnt")', UPLINK, None, "application", every="1h", fill="0"),
                 alias="$tag_application",
             )
         ],
@@ -392,14 +388,11 @@ def _silent(o: Options, b: Board) -> None:
             "Uplinks je Gerät und Stunde (rot = still)",
             "Uplinks per device and hour (red = silent)",
         ),
-        o.t(
-            "Stunden ohne Uplink sind rot. " + ROLLUP_NOTE_DE,
-            "Hours without an uplink are red. " + ROLLUP_NOTE_EN,
-        ),
+        o.t("Stunden ohne Uplink sind rot.", "Hours without an uplink are red."),
         [
             target(
                 "A",
-                rollup_hourly('sum("uplinks")', *BY_DEVICE),
+                select('count("f_cnt")', UPLINK, None, *BY_DEVICE, every="1h", fill="0"),
                 alias=ALIAS,
             )
         ],

@@ -145,8 +145,3 @@ def rollup_missed_hours(*tags: str) -> str:
     per device instead of one per hour: the bars show where frames were lost)."""
     inner = select('"steps" - "stepped" AS "missed"', ROLLUP, None, *tags, every=None, time=HOURS)
     return f'SELECT "missed" FROM ({inner}) WHERE "missed" > 0' + group(*tags, every=None)
-
-
-def rollup_hourly(expr: str, *tags: str) -> str:
-    """``expr`` per hour from the rollup (hours without uplinks as 0)."""
-    return select(expr, ROLLUP, None, *tags, every="1h", fill="0", time=HOURS)

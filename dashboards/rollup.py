@@ -10,8 +10,8 @@ stores, per device and hour (timestamp = start of the hour, measurement
 - ``uplinks``: uplinks received in the hour (``count("f_cnt")``);
 - ``steps`` / ``stepped``: sum and count of the non-negative frame-counter steps of the
   hour's uplinks, each from the device's previous stored uplink, **including the step
-  from the last uplink of an earlier hour** (however long the device was silent, as long as
-  that hour is in the rollup);
+  from the last uplink of an earlier hour** (a silence of up to 30 days, as long as that
+  hour is in the rollup);
 - ``f_cnt_first`` / ``f_cnt_last``: the hour's first and last frame counter.
 
 Summed over whole hours this is exactly what the raw computation gives over the same hours
@@ -48,6 +48,8 @@ HOUR = 3600
 #: how far back the raw data is searched for a device's uplink before the first chunk
 #: when the rollup has no earlier hour for it
 RAW_LOOKBACK_S = 86400
+#: how far back the rollup is searched for a device's last hour (the longest dashboard range)
+ROLLUP_LOOKBACK_S = 30 * 86400
 
 
 class Influx(Protocol):
@@ -92,7 +94,10 @@ def _rows(series: list[dict[str, Any]]) -> Iterator[tuple[dict[str, str], dict[s
 def _previous_last(db: Influx, start_s: int) -> dict[str, float]:
     """Each device's last frame counter before ``start_s``: from the rollup, else raw."""
     out: dict[str, float] = {}
-    q = f'SELECT last("f_cnt_last") FROM "{ROLLUP}" WHERE time < {start_s}s GROUP BY "device"'
+    q = (
+        f'SELECT last("f_cnt_last") FROM "{ROLLUP}" WHERE '
+        f'{_window(start_s - ROLLUP_LOOKBACK_S, start_s)} GROUP BY "device"'
+    )
     for tags, row in _rows(db.query(q)):
         out[tags["device"]] = float(row["last"])
     q = (
