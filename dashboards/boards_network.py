@@ -42,11 +42,12 @@ from dashboards.grafana import (
 )
 from dashboards.influxql import (
     ALERT,
-    LOSS,
-    MISSED,
+    ROLLUP_LOSS,
+    ROLLUP_MISSED,
     UPLINK,
     UPLINK_UNITS,
-    frame_loss,
+    rollup_missed_hours,
+    rollup_select,
     select,
 )
 from decoders.quantities import CATALOGUE
@@ -56,11 +57,23 @@ CATALOGUE_UNIT = {q: info.grafana_unit for q, info in CATALOGUE.items()}
 
 #: window for "last seen": longer than any dashboard range so silent devices still show
 SEEN_WINDOW = "time > now() - 30d"
+#: window for the typical interval (median gap): two days hold enough gaps of any device
+#: that reports at least every few hours, and reading 30 days of uplinks took 14 s (#15)
+INTERVAL_WINDOW = "time > now() - 2d"
 #: a device is identified in tables by these tags (name and site from the registry)
 DEVICE_TAGS = ("device", "name", "site", "dev_eui")
 #: per-device series: name for the legend, DevEUI for the installer link
 BY_DEVICE = ("name", "device", "dev_eui")
 ALIAS = "$tag_name"
+#: the frame-loss panels read the hourly rollup (dashboards/rollup.py)
+ROLLUP_NOTE_DE = (
+    "Aus der stündlichen Zusammenfassung je Gerät (lorawan-monitor dashboards rollup, "
+    "alle 5 Minuten), ganze Stunden des Zeitraums."
+)
+ROLLUP_NOTE_EN = (
+    "From the hourly per-device rollup (lorawan-monitor dashboards rollup, every 5 minutes), "
+    "whole hours of the range."
+)
 
 
 def _table(p: table.Panel) -> table.Panel:
@@ -323,12 +336,12 @@ def _overview(o: Options, b: Board) -> None:
         ),
         (
             o.t("Paketverlust", "Frame loss"),
-            frame_loss(LOSS),
+            rollup_select(ROLLUP_LOSS),
             "percent",
             marks.LOSS,
             o.t(
-                "Fehlende Frames (Lücken im Frame-Zähler) / erwartete Frames.",
-                "Missed frames (frame-counter gaps) / expected frames.",
+                "Fehlende Frames (Lücken im Frame-Zähler) / erwartete Frames. " + ROLLUP_NOTE_DE,
+                "Missed frames (frame-counter gaps) / expected frames. " + ROLLUP_NOTE_EN,
             ),
         ),
     ]
@@ -401,7 +414,12 @@ def _silent(o: Options, b: Board) -> None:
     interval = (
         'SELECT median("gap") AS "typical_interval" FROM ('
         + select(
-            'elapsed("f_cnt", 1s) AS "gap"', UPLINK, None, "device", every=None, time=SEEN_WINDOW
+            'elapsed("f_cnt", 1s) AS "gap"',
+            UPLINK,
+            None,
+            "device",
+            every=None,
+            time=INTERVAL_WINDOW,
         )
         + ') GROUP BY "device"'
     )
@@ -409,10 +427,12 @@ def _silent(o: Options, b: Board) -> None:
         table.Panel(),
         o.t("Letzter Uplink je Gerät (älteste zuerst)", "Last uplink per device (oldest first)"),
         o.t(
-            "Zuletzt gesehen (30 Tage) und übliches Sendeintervall (Median der Abstände). Ein "
-            "Gerät, dessen letzter Uplink viel älter ist als sein Intervall, ist still.",
-            "Last seen within 30 days and the device's typical interval (median gap). A device "
-            "whose last uplink is much older than its interval is silent.",
+            "Zuletzt gesehen (30 Tage) und übliches Sendeintervall (Median der Abstände der "
+            "letzten 2 Tage). Ein Gerät, dessen letzter Uplink viel älter ist als sein "
+            "Intervall, ist still.",
+            "Last seen within 30 days and the device's typical interval (median gap over the "
+            "last 2 days). A device whose last uplink is much older than its interval is "
+            "silent.",
         ),
         [target("A", seen, fmt="table"), target("B", interval, fmt="table")],
     )
@@ -636,30 +656,33 @@ def _frames(o: Options, b: Board) -> None:
         o.t("Fehlende Frames je Stunde", "Missed frames per hour"),
         o.t(
             "Frames, die zwischen zwei empfangenen Uplinks fehlen, aus den gespeicherten "
-            "Frame-Zählern (ein Zähler-Neustart ist kein Verlust).",
+            "Frame-Zählern (ein Zähler-Neustart ist kein Verlust); nur Stunden mit Verlust. "
+            + ROLLUP_NOTE_DE,
             "Frames missing between two received uplinks, from the stored frame counters "
-            "(a counter reset is not a loss).",
+            "(a counter reset is not a loss); only hours with a loss. " + ROLLUP_NOTE_EN,
         ),
-        [target("A", frame_loss(MISSED, "device", every="1h"), alias="$tag_device")],
+        [target("A", rollup_missed_hours("device"), alias="$tag_device")],
         interval="1h",
     )
+    p = p.no_value(o.t("Keine fehlenden Frames", "No missed frames"))
     b.add(lines(p, bars=True, stack=True, calcs=("sum", "max")))
     t = common_panel(
         table.Panel(),
         o.t("Paketverlust je Gerät", "Frame loss per device"),
         o.t(
-            "Empfangene und fehlende Frames im Zeitraum (Lücken im Frame-Zähler).",
-            "Received and missed frames in the range (frame-counter gaps).",
+            "Empfangene und fehlende Frames im Zeitraum (Lücken im Frame-Zähler). "
+            + ROLLUP_NOTE_DE,
+            "Received and missed frames in the range (frame-counter gaps). " + ROLLUP_NOTE_EN,
         ),
         [
             target(
                 "A",
-                select('count("f_cnt") AS "received"', UPLINK, None, *DEVICE_TAGS, every=None),
+                rollup_select('sum("uplinks") AS "received"', *DEVICE_TAGS),
                 fmt="table",
             ),
             target(
                 "B",
-                frame_loss(f'{MISSED} AS "missed", {LOSS} AS "loss"', "device"),
+                rollup_select(f'{ROLLUP_MISSED} AS "missed", {ROLLUP_LOSS} AS "loss"', "device"),
                 fmt="table",
             ),
         ],

@@ -123,3 +123,25 @@ LOSS = '(sum("step") - count("step")) / sum("step") * 100'
 def frame_loss(expr: str, *tags: str, every: str | None = None) -> str:
     """``expr`` (:data:`MISSED`, :data:`LOSS`) over the frame-counter steps in the range."""
     return f"SELECT {expr} FROM ({fcnt_steps()}) WHERE $timeFilter" + group(*tags, every=every)
+
+
+#: hourly per-device rollup of lorawan_uplink (``dashboards/rollup.py``)
+ROLLUP = "lorawan_uplink_1h"
+#: the whole hours a dashboard range touches: rollup points carry the start of their hour,
+#: so the hour holding the range's start (stamped before it) belongs to the range too
+HOURS = "time > ${__from}ms - 1h AND time <= ${__to}ms"
+#: frames missed and loss in percent, from the rollup's sums of frame-counter steps
+ROLLUP_MISSED = 'sum("steps") - sum("stepped")'
+ROLLUP_LOSS = '(sum("steps") - sum("stepped")) / sum("steps") * 100'
+
+
+def rollup_select(expr: str, *tags: str) -> str:
+    """``expr`` over the rollup's hours of the range, filtered by the three variables."""
+    return select(expr, ROLLUP, None, *tags, every=None, time=HOURS)
+
+
+def rollup_missed_hours(*tags: str) -> str:
+    """Missed frames per device and hour, only the hours that missed any (a few points
+    per device instead of one per hour: the bars show where frames were lost)."""
+    inner = select('"steps" - "stepped" AS "missed"', ROLLUP, None, *tags, every=None, time=HOURS)
+    return f'SELECT "missed" FROM ({inner}) WHERE "missed" > 0' + group(*tags, every=None)

@@ -1,8 +1,9 @@
-"""``lorawan-monitor dashboards generate|push``: Grafana dashboards as code.
+"""``lorawan-monitor dashboards generate|push|rollup``: Grafana dashboards as code.
 
 ``generate`` writes ``dashboards/json/*.json`` from the Python definitions and the quantity
 catalogue (``--check`` only reports differences, exit 1). ``push`` upserts them into an
-existing Grafana folder with a service-account token, idempotently.
+existing Grafana folder with a service-account token, idempotently. ``rollup`` fills the
+hourly uplink rollup the frame-loss panels read (``lorawan_monitor/commands/rollup.py``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from lorawan_monitor.commands import rollup
 
 if TYPE_CHECKING:
     from dashboards.grafana import Options
@@ -44,6 +47,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     push.add_argument("--timeout", type=float, default=10.0, help="HTTP timeout in seconds")
     _add_board_options(push)
     push.set_defaults(func=run_push)
+    rollup.add_action(actions)
 
 
 def _flood_mark(text: str) -> tuple[str, tuple[float, ...]]:

@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
+from dashboards.influxql import ROLLUP, UPLINK
+from dashboards.retag import InfluxV1
+from dashboards.rollup import rollup
 from decoders.quantities import CATALOGUE, Quantity
 from tests.servers import Influxd
 
@@ -330,5 +333,11 @@ def city(influxd: Influxd) -> Iterator[FilledInflux]:
         timeout=60,
     )
     assert r.status_code == 204, r.text
+    # the frame-loss panels read the hourly rollup, filled as `dashboards rollup` does
+    with httpx.Client(base_url=influxd.url, timeout=60) as client:
+        rollup(InfluxV1(client, db), now_s - 80 * 3600, until_s=now_s)
+    for (m, cat), devs in list(data.writers.items()):
+        if m == UPLINK:
+            data.writers[(ROLLUP, cat)] = set(devs)
     yield FilledInflux(influxd, db, data, now_s)
     influxd.drop_database(db)

@@ -28,7 +28,7 @@ from tests.servers import free_port, wait_port
 ROOT = env_example.ROOT
 BASE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 OVERRIDE = yaml.safe_load((ROOT / "compose.override.yml").read_text())
-SERVICES = {"mosquitto", "influxdb", "grafana", "ingest", "api", "simulator"}
+SERVICES = {"mosquitto", "influxdb", "grafana", "ingest", "api", "rollup", "simulator"}
 
 
 def _compose_binary() -> str:
@@ -93,6 +93,7 @@ def test_healthchecks_and_start_order() -> None:
     for name, deps in (
         ("ingest", {"mosquitto", "influxdb"}),
         ("api", {"influxdb"}),
+        ("rollup", {"influxdb"}),
         ("grafana", {"influxdb"}),
         ("simulator", {"mosquitto"}),
     ):

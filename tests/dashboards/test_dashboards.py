@@ -11,7 +11,7 @@ import yaml
 
 from dashboards.generate import JSON_DIR, build_all, load_committed, render, stale, write_all
 from dashboards.grafana import DATASOURCE_UID
-from dashboards.influxql import ALERT, LOCATION, LOCATION_UNITS, UPLINK, UPLINK_UNITS
+from dashboards.influxql import ALERT, LOCATION, LOCATION_UNITS, ROLLUP, UPLINK, UPLINK_UNITS
 from decoders.quantities import CATALOGUE, Quantity
 
 PROVISIONING = JSON_DIR.parent / "provisioning"
@@ -117,7 +117,7 @@ def test_template_variables(name: str) -> None:
                 assert f'"{var}" =~ /^${var}$/' in t["query"], (p["title"], var)
 
 
-KNOWN = {q.value for q in Quantity} | {UPLINK, LOCATION, ALERT}
+KNOWN = {q.value for q in Quantity} | {UPLINK, LOCATION, ALERT, ROLLUP}
 
 
 @pytest.mark.parametrize(("name", "panel"), all_panels())
@@ -140,8 +140,8 @@ def expected_unit(expr: str, measurement: str) -> str:
         return "none" if expr.startswith("count(") else UPLINK_UNITS[field.group(1)]
     if measurement == LOCATION:
         return LOCATION_UNITS[field.group(1)]
-    if measurement == ALERT:
-        return "none"
+    if measurement in (ALERT, ROLLUP):
+        return "none"  # alert states; the rollup's counts of uplinks and frames
     return CATALOGUE[Quantity(measurement)].grafana_unit
 
 

@@ -41,11 +41,13 @@ def escape_regex(value: str) -> str:
 def interpolate(
     query: str, now_s: int, selected: dict[str, list[str]] | None = None, days: int = 7
 ) -> str:
-    """Substitute as Grafana does for InfluxQL: $timeFilter in epoch ms, $__interval,
+    """Substitute as Grafana does for InfluxQL: $timeFilter in epoch ms, ${__from} and
+    ${__to} (the range in epoch ms), $__interval,
     $__interval_ms, and multi-value variables as ``(a|b)`` (or the ``.*`` "All" value)."""
     selected = selected or {}
     start_ms, end_ms = (now_s - days * 86400) * 1000, now_s * 1000
     out = query.replace("$timeFilter", f"time >= {start_ms}ms and time <= {end_ms}ms")
+    out = out.replace("${__from}", str(start_ms)).replace("${__to}", str(end_ms))
     out = out.replace("$__interval_ms", "3600000").replace("$__interval", "1h")
     for name in ("application", "site", "name"):
         values = selected.get(name)
