@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from alerts.tables import alert_history, alert_lease, alert_outbox, alert_state
 from lorawan_monitor.errors import SinkUnavailableError
-from storage.migrations import WRITE, create_registry_engine, upgrade
+from storage.migrations import create_registry_engine, transaction, upgrade
 
 LEASE = "evaluator"
 #: columns of alert_state the API owns; the evaluator never overwrites them
@@ -79,14 +79,8 @@ class AlertDb:
 
     @contextmanager
     def _tx(self, write: bool = False) -> Iterator[Connection]:
-        try:
-            with self.engine.connect() as conn:
-                if write:
-                    conn.execution_options(**{WRITE: True})
-                with conn.begin():
-                    yield conn
-        except SQLAlchemyError as exc:
-            raise SinkUnavailableError(f"alerts: registry database: {exc}") from exc
+        with transaction(self.engine, write=write, what="alerts: registry database") as conn:
+            yield conn
 
     # -- the lease ---------------------------------------------------------------------
 

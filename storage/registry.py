@@ -49,7 +49,6 @@ from lorawan_monitor.errors import ConfigError, SinkUnavailableError, UnknownDev
 from storage.migrations import (
     META_FIELDS,
     STATUS_COLS,
-    WRITE,
     create_registry_engine,
     devices,
     journal,
@@ -58,6 +57,7 @@ from storage.migrations import (
     raw_binds,
     result_processors,
     safe_url,
+    transaction,
     upgrade,
 )
 from storage.registry_base import (
@@ -176,14 +176,8 @@ class SqlRegistry:
 
     @contextmanager
     def _tx(self, write: bool = False) -> Iterator[Connection]:
-        try:
-            with self.engine.connect() as conn:
-                if write:
-                    conn.execution_options(**{WRITE: True})
-                with conn.begin():
-                    yield conn
-        except SQLAlchemyError as exc:
-            raise SinkUnavailableError(f"registry: {exc}") from exc
+        with transaction(self.engine, write=write, what="registry") as conn:
+            yield conn
 
     def _read_rows(self, conn: Connection, keys: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The device rows ``keys`` (locked on PostgreSQL), values as SQLAlchemy reads them."""
