@@ -244,9 +244,13 @@ class Evaluator:
             v, limit, unit = dev.last_battery_voltage, rule.volts, "V"
         else:
             return None
-        if v >= limit and not self._known(rule, dev):
+        known = self._known(rule, dev)
+        if v >= limit and not known:
             return None
-        return self._obs(rule, dev, v < limit, v, unit, threshold=with_unit(limit, unit, self.lang))
+        clear = rule.battery_clear(unit)
+        # hysteresis: an alert already active stays until the battery is back at ``clear``
+        on = v < (clear if known and clear is not None else limit)
+        return self._obs(rule, dev, on, v, unit, threshold=with_unit(limit, unit, self.lang))
 
     def _decode(
         self, rule: Rule, devs: Sequence[DeviceStatus], now: datetime

@@ -154,6 +154,55 @@ rules:
     assert [a["value"] for a in svc.db.active()] == [15.0]
 
 
+def test_battery_hovering_at_the_line_gives_one_alert_with_clear(registry, webhook):
+    """A battery oscillating around 15 % (temperature, load): with ``clear: 20`` one alert,
+    resolved once it is back at 20 % or above (a new battery)."""
+    rules = """
+rules:
+  - name: batterie
+    kind: battery
+    percent: 15
+    clear: 20
+    channels: [ticket]
+"""
+    add_device(registry, "70B3D57ED0000103", name="Pegel Steg", site="hafen")
+    svc = service(registry, rules, {"ticket": webhook.url})
+    levels = [16.0, 14.0, 16.0, 14.5, 17.0, 14.0, 19.5, 15.5, 21.0, 22.0]
+    states = []
+    for step, level in enumerate(levels):
+        t = T0 + m(10 * step)
+        uplink(registry, "70B3D57ED0000103", t, (("battery", "", level),))
+        svc.cycle(t + timedelta(seconds=5))
+        active = svc.db.active()
+        states.append(active[0]["state"] if active else "ok")
+    assert states == ["ok"] + ["firing"] * 7 + ["ok", "ok"]
+    assert [p["title"] for p in webhook.posts] == [
+        "[AUSGELÖST] Batterie schwach: Pegel Steg (14 %)",
+        "[BEHOBEN] Batterie schwach: Pegel Steg (15,5 %)",  # the last value while firing
+    ]
+    assert [h["event"] for h in reversed(svc.db.history())] == ["firing", "resolved"]
+
+
+def test_battery_without_clear_flaps_at_the_line(registry, webhook):
+    """The same oscillation without ``clear``: every crossing is a transition (what the
+    clear level prevents; this pins the default behaviour)."""
+    rules = """
+rules:
+  - name: batterie
+    kind: battery
+    percent: 15
+    channels: [ticket]
+"""
+    add_device(registry, "70B3D57ED0000104", name="Pegel Mole", site="hafen")
+    svc = service(registry, rules, {"ticket": webhook.url})
+    for step, level in enumerate([16.0, 14.0, 16.0, 14.5, 17.0]):
+        t = T0 + m(10 * step)
+        uplink(registry, "70B3D57ED0000104", t, (("battery", "", level),))
+        svc.cycle(t + timedelta(seconds=5))
+    events = [h["event"] for h in reversed(svc.db.history())]
+    assert events == ["firing", "resolved", "firing", "resolved"]
+
+
 def test_decode_errors_last_three(registry, smtp):
     rules = """
 rules:
