@@ -422,3 +422,68 @@ def test_two_evaluators_at_once_on_sqlite_one_acts(registry, smtp):
     assert sorted([any(results["a"]), any(results["b"])]) == [False, True]  # one acted
     assert len(smtp.mails) == 1
     assert len(a.db.outbox()) == 1 and len(a.db.history()) == 1
+
+
+class _NoRawReads:
+    """A real store whose raw ``query`` is off limits: aggregate rules must push down."""
+
+    def __init__(self, store):
+        self._store = store
+
+    def query(self, *args, **kwargs):
+        raise AssertionError("an aggregate rule read the window's raw points")
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("influx", marks=pytest.mark.integration)])
+@pytest.mark.parametrize("aggregate", ["mean", "max", "min"])
+def test_aggregate_rules_push_down_and_equal_the_raw_computation(
+    registry, tmp_path, kind, aggregate, request
+):
+    import random
+
+    from storage.base import Point
+    from storage.sqlite import SqliteStore
+    from tests.conftest import influx_store_for
+
+    real = SqliteStore(tmp_path / "ts.db") if kind == "sqlite" else influx_store_for(request)
+    rng = random.Random(aggregate)
+    keys = [f"70B3D57ED0000B{i:02X}" for i in range(8)]
+    pts = []
+    for k in keys:
+        add_device(registry, k, name=f"Pegel {k[-2:]}")
+        for minute in range(0, 30, 2):
+            for sensor in ("", "probe"):
+                pts.append(
+                    Point(
+                        measurement="water_level",
+                        tags={"device": k.lower(), "sensor": sensor}
+                        if sensor
+                        else {"device": k.lower()},
+                        fields={"value": round(rng.uniform(0.5, 3.5), 3)},
+                        time_ns=int((T0 + m(minute)).timestamp()) * 1_000_000_000,
+                    )
+                )
+    real.write(pts)
+    now = T0 + m(30)
+    for sensor_line, sensor in (("", None), ("    sensor: probe\n", "probe")):
+        rules = (
+            "rules:\n  - name: pegel\n    kind: threshold\n    quantity: water_level\n"
+            f"    above: 2.0\n    aggregate: {aggregate}\n    window: 10m\n{sensor_line}"
+        )
+        svc = service(registry, rules, store=_NoRawReads(real))
+        devs = svc.evaluator.devices()
+        got = svc.evaluator._values(svc.rules.rules[0], devs, now)
+        raw: dict[str, list[float]] = {}
+        for s in real.query("water_level", start=now - m(10), end=now + timedelta(seconds=1)):
+            if sensor is not None and s.tags.get("sensor", "") != sensor:
+                continue
+            raw.setdefault(s.tags["device"].upper(), []).extend(p.value for p in s.points)
+        fn = {"mean": lambda xs: sum(xs) / len(xs), "max": max, "min": min}[aggregate]
+        assert set(got) == set(raw)
+        for k, xs in raw.items():  # the evaluator rounds to 3 decimals (summation order aside)
+            assert got[k] == pytest.approx(fn(xs), abs=5e-4 + 1e-9), k
+        assert len(got) == 8
+    real.close()
