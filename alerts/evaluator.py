@@ -1,10 +1,9 @@
 """Conditions and transitions: what each rule sees now, and what that changes.
 
 One cycle (:meth:`Evaluator.evaluate`) reads the registry once (every device's status),
-the time-series store only for aggregate threshold rules (one aggregate per device, computed
-in the store), and the journal only for
-decode-share and gateway rules; it then compares what it saw with the stored alert
-state and produces :class:`~alerts.state.Changes`:
+the time-series store only for aggregate threshold rules (one aggregate per device,
+computed in the store), and the journal only for decode-share and gateway rules; it then
+compares what it saw with the stored alert state and produces :class:`~alerts.state.Changes`:
 
 * ok → pending: the condition became true (``for`` not yet elapsed);
 * pending → firing: true for ``for``; one notification per channel;
