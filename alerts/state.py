@@ -135,6 +135,18 @@ class AlertDb:
         with self._tx() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
+    def firing_counts(self) -> dict[tuple[str, str], int]:
+        """Firing alerts per (rule, severity): one grouped query, for the gauge of a process
+        that does not evaluate (a standby, or ``run`` beside its evaluator process)."""
+        st = alert_state.c
+        q = (
+            select(st.rule, st.severity, func.count())
+            .where(st.state == "firing")
+            .group_by(st.rule, st.severity)
+        )
+        with self._tx() as conn:
+            return {(r, s): int(n) for r, s, n in conn.execute(q)}
+
     def get(self, alert_id: str) -> dict[str, Any] | None:
         with self._tx() as conn:
             row = conn.execute(select(alert_state).where(alert_state.c.id == alert_id)).first()
