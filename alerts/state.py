@@ -26,6 +26,9 @@ from lorawan_monitor.errors import SinkUnavailableError
 from storage.migrations import create_registry_engine, transaction, upgrade
 
 LEASE = "evaluator"
+#: outbox states not delivered yet: ``pending`` (not tried), ``sending`` (tried or being
+#: tried as one message with one key: alerts/notify.py)
+UNSENT = ("pending", "sending")
 #: columns of alert_state the API owns; the evaluator never overwrites them
 API_COLUMNS = (
     "acknowledged",
@@ -257,21 +260,28 @@ class AlertDb:
     def claim_due(
         self, *, holder: str | None, now: datetime, claim_s: float
     ) -> list[dict[str, Any]]:
-        """Pending rows of the channels that have a row due now, claimed for ``claim_s`` (their
+        """Unsent rows of the channels that have a row due now, claimed for ``claim_s`` (their
         next attempt moves on, so a lease taken over meanwhile does not send them too). Rows
         not tried yet come along even if not due, so that a group is sent as one message;
-        rows in a retry backoff wait for it. ``holder=None``: no lease check."""
+        rows in a retry backoff wait for it, and so does a channel whose ``sending`` message
+        does. ``holder=None``: no lease check."""
         o = alert_outbox.c
         with self._tx(write=True) as conn:
             if holder is not None and not self._holds(conn, holder, now):
                 return []
-            due = select(o.channel).where(o.status == "pending", o.next_attempt_at <= now)
+            open_ = o.status.in_(UNSENT)
+            # a channel whose last message waits for its retry is not due: new rows wait
+            # for it (that message is sent again as it was, with its key)
+            backing_off = select(o.channel).where(o.status == "sending", o.next_attempt_at > now)
+            due = select(o.channel).where(
+                open_, o.next_attempt_at <= now, o.channel.not_in(backing_off.scalar_subquery())
+            )
             rows = [
                 dict(r._mapping)
                 for r in conn.execute(
                     select(alert_outbox)
                     .where(
-                        o.status == "pending",
+                        open_,
                         o.channel.in_(due.distinct().scalar_subquery()),
                         (o.next_attempt_at <= now) | (o.attempts == 0),
                     )
@@ -296,6 +306,14 @@ class AlertDb:
                         .where(alert_outbox.c.id.in_(part))
                         .values(next_attempt_at=at)
                     )
+
+    def mark_sending(self, ids: Sequence[int]) -> None:
+        """Bind ``ids`` into one message before it is handed to the channel (committed
+        first): until it is accepted they are sent together, with the same key."""
+        o = alert_outbox.c
+        with self._tx(write=True) as conn:
+            for part in _chunks(ids):
+                conn.execute(update(alert_outbox).where(o.id.in_(part)).values(status="sending"))
 
     def mark_sent(self, ids: Sequence[int], *, now: datetime) -> None:
         o = alert_outbox.c
@@ -328,7 +346,7 @@ class AlertDb:
         o = alert_outbox.c
         with self._tx() as conn:
             t = conn.execute(
-                select(func.min(o.next_attempt_at)).where(o.status == "pending")
+                select(func.min(o.next_attempt_at)).where(o.status.in_(UNSENT))
             ).scalar()
         if not isinstance(t, datetime):
             return None

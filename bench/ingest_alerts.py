@@ -111,9 +111,8 @@ def one_round(
             stderr=log,
         )
         try:
-            time.sleep(args.warmup)  # start, connect, subscribe; the evaluator's first cycles
-            if proc.poll() is not None:
-                raise SystemExit(f"run exited early:\n{log_path.read_text()[-3000:]}")
+            wait_ready(proc, int(env["LORAWAN_API__PORT"]), log_path)  # MQTT subscribed
+            time.sleep(args.warmup)  # the evaluator's first cycles
             engine = create_engine(registry_url)
             start = time.perf_counter()
             cpu0 = cpu_seconds(proc.pid)
@@ -153,6 +152,24 @@ def one_round(
         )
 
 
+def wait_ready(proc: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
+    """Until ``run`` answers ready (its MQTT session exists: what is published now is kept
+    for it), at most 120 s."""
+    import httpx
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"run exited early:\n{log_path.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/v1/health/ready", timeout=2).is_success:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"run not ready within 120 s:\n{log_path.read_text()[-3000:]}")
+
+
 def evaluations(port: int) -> int:
     """Evaluation cycles the process ran so far (its /metrics)."""
     import httpx
@@ -174,7 +191,9 @@ def main() -> int:
     ap.add_argument("--count", type=int, default=30000)
     ap.add_argument("--devices", type=int, default=5000)
     ap.add_argument("--interval", type=float, default=1.0, help="evaluator interval (s)")
-    ap.add_argument("--warmup", type=float, default=5.0, help="seconds before publishing")
+    ap.add_argument(
+        "--warmup", type=float, default=3.0, help="seconds after ready before publishing"
+    )
     ap.add_argument("--timeout", type=float, default=600)
     ap.add_argument(
         "--evaluator",

@@ -240,7 +240,7 @@ def test_smtp_down_then_up_delivered_once_and_failures_counted(registry, smtp):
         t += timedelta(seconds=10 * 2**k)
         svc.deliver(t)
     row = svc.db.outbox()[0]
-    assert row["status"] == "pending" and row["attempts"] == 5
+    assert row["status"] == "sending" and row["attempts"] == 5  # tried, bound to its key
     assert "not delivered" in row["last_error"]
     assert failed._value.get() - before == 5
     smtp.start()
@@ -265,6 +265,37 @@ def test_webhook_500_then_ok_delivered_once(registry, webhook):
     svc.deliver(T0 + timedelta(seconds=11))
     svc.deliver(T0 + timedelta(seconds=30))
     assert len(webhook.posts) == 1 and "2,2 m" in webhook.posts[0]["title"]
+
+
+def test_a_retried_message_keeps_its_rows_and_its_idempotency_key(registry, webhook, smtp):
+    """Every attempt of one message carries one Idempotency-Key; rows that arrive while it
+    waits for its retry go out as the next message, with another key (#17). E-mails carry
+    the key as X-Lorawan-Notification-Id."""
+    rules = (
+        "rules:\n  - {name: pegel, kind: threshold, quantity: water_level, above: 2,"
+        " channels: [hook, email]}\n"
+    )
+    add_device(registry, "70B3D57ED0000402", name="Pegel Wehr")
+    add_device(registry, "70B3D57ED0000403", name="Pegel Brücke")
+    svc = service(registry, rules, {"hook": webhook.url, "email": smtp.url()})
+    webhook.status = 500
+    uplink(registry, "70B3D57ED0000402", T0, (("water_level", "", 2.2),))
+    svc.cycle(T0)  # fires; the webhook refuses; the mail goes out
+    uplink(registry, "70B3D57ED0000403", T0 + timedelta(seconds=2), (("water_level", "", 2.4),))
+    svc.cycle(T0 + timedelta(seconds=3))  # fires while the first waits for its retry
+    assert len(webhook.attempts) == 1  # the channel is backing off: the new row waits
+    webhook.status = 200
+    svc.deliver(T0 + timedelta(seconds=11))  # the first message again, alone
+    svc.deliver(T0 + timedelta(seconds=12))  # then the second
+    assert len(webhook.posts) == 2
+    first_key = webhook.attempts[0][1]
+    assert first_key is not None and first_key.startswith("lm-")
+    assert webhook.keys[0] == first_key  # the retry: the same key as the refused attempt
+    assert webhook.keys[1] is not None and webhook.keys[1] != first_key
+    assert "Wehr" in webhook.posts[0]["title"] and "Brücke" in webhook.posts[1]["title"]
+    ids = [m.notification_id for m in smtp.mails]
+    assert len(ids) == 2 and all(i and i.startswith("lm-") for i in ids) and ids[0] != ids[1]
+    assert {r["status"] for r in svc.db.outbox()} == {"sent"}
 
 
 def test_restart_neither_resends_nor_forgets(registry, smtp):
