@@ -245,7 +245,13 @@ def main() -> int:
             print(
                 f"round {r + 1} {name}: {res.rate:,.0f} uplinks/s, "
                 f"run process {res.cpu_us:.0f} us CPU per uplink"
-                + (f", {res.cycles} evaluation cycles in it" if res.alerts else ""),
+                + (
+                    ", evaluating in its child process"
+                    if "process" in name
+                    else f", {res.cycles} evaluation cycles in it"
+                    if res.alerts
+                    else ""
+                ),
                 flush=True,
             )
     off = [x for x in results if x.variant == "off"]
