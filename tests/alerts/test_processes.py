@@ -40,7 +40,8 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
+def wait_for(check: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
+    # generous: a process start (imports, apprise) takes 10 s and more on a loaded machine
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         got = check()
