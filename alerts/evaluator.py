@@ -1,9 +1,9 @@
 """Conditions and transitions: what each rule sees now, and what that changes.
 
 One cycle (:meth:`Evaluator.evaluate`) reads the registry once (every device's status),
-the time-series store only for aggregate threshold rules, and the journal only for
-decode-share and gateway rules; it then compares what it saw with the stored alert
-state and produces :class:`~alerts.state.Changes`:
+the time-series store only for aggregate threshold rules (one aggregate per device,
+computed in the store), and the journal only for decode-share and gateway rules; it then
+compares what it saw with the stored alert state and produces :class:`~alerts.state.Changes`:
 
 * ok → pending: the condition became true (``for`` not yet elapsed);
 * pending → firing: true for ``for``; one notification per channel;
@@ -18,7 +18,7 @@ silenced alert gets none.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -244,9 +244,13 @@ class Evaluator:
             v, limit, unit = dev.last_battery_voltage, rule.volts, "V"
         else:
             return None
-        if v >= limit and not self._known(rule, dev):
+        known = self._known(rule, dev)
+        if v >= limit and not known:
             return None
-        return self._obs(rule, dev, v < limit, v, unit, threshold=with_unit(limit, unit, self.lang))
+        clear = rule.battery_clear(unit)
+        # hysteresis: an alert already active stays until the battery is back at ``clear``
+        on = v < (clear if known and clear is not None else limit)
+        return self._obs(rule, dev, on, v, unit, threshold=with_unit(limit, unit, self.lang))
 
     def _decode(
         self, rule: Rule, devs: Sequence[DeviceStatus], now: datetime
@@ -359,22 +363,23 @@ class Evaluator:
         if self.store is None or rule.window is None or q is None:
             return {}
         by_tag = {d.device_id: d.device_key for d in devs}
-        series = self.store.query(
-            q, start=now - timedelta(seconds=rule.window), end=now + timedelta(seconds=1)
+        # the store computes the aggregate per device (SQL / InfluxQL) over the points of
+        # every series of the device (of ``sensor`` when the rule names one): the window's
+        # raw points never come here (#17)
+        groups = self.store.aggregate(
+            q,
+            start=now - timedelta(seconds=rule.window),
+            end=now + timedelta(seconds=1),
+            aggregate=rule.aggregate,
+            where={"sensor": rule.sensor} if rule.sensor is not None else None,
+            group_by=("device",),
         )
-        agg: dict[str, list[float]] = {}
-        for s in series:
-            key = by_tag.get(s.tags.get("device", ""))
-            if key is None or (rule.sensor is not None and s.tags.get("sensor") != rule.sensor):
-                continue
-            agg.setdefault(key, []).extend(p.value for p in s.points if p.value is not None)
-        fns: dict[str, Callable[[list[float]], float]] = {
-            "mean": _mean,
-            "max": max,
-            "min": min,
-        }
-        fn = fns[rule.aggregate]
-        return {k: round(fn(xs), 3) for k, xs in agg.items() if xs}
+        out = {}
+        for (device,), v in groups.items():
+            key = by_tag.get(device)
+            if key is not None:
+                out[key] = round(v, 3)
+        return out
 
     def _gateways(self, rule: Rule, now: datetime) -> Iterable[Observation]:
         assert rule.after is not None
@@ -666,7 +671,3 @@ def _quantity_label(quantity: str, lang: str) -> str:
     except (KeyError, ValueError):
         return quantity
     return row.label_de if lang == "de" else row.label_en
-
-
-def _mean(xs: list[float]) -> float:
-    return sum(xs) / len(xs)

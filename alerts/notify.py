@@ -6,12 +6,21 @@ once the group's oldest row has waited ``group_wait`` (so 30 sensors going silen
 their gateway dies make one message, with the gateway rule in it). A send that fails is
 retried with exponential backoff (``retry_min`` doubling up to ``retry_max``), counted in
 ``lorawan_notifications_total{result="failed"}``, and kept until it is delivered: nothing
-is dropped. A row is marked sent in the transaction right after the channel accepted it;
-the one window for a duplicate is a crash between those two steps (milliseconds).
+is dropped.
+
+Delivery is at-least-once with a stable id. Before a message is handed to its channel,
+its rows are marked ``sending`` in a committed transaction; from then on they stay one
+message (new rows wait for the next one) until the channel accepts it, and every attempt
+carries the same key (:func:`notification_key`): webhooks get it as the
+``Idempotency-Key`` header, e-mails as ``X-Lorawan-Notification-Id`` (apprise sets its own
+``Message-ID``). A crash between the channel's accept and the commit that marks the rows
+sent (milliseconds) therefore re-sends the same message with the same key, which the
+receiver can drop.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -27,6 +36,19 @@ from lorawan_monitor.errors import ConfigError, LoraMonitorError
 log = logging.getLogger(__name__)
 #: a grouped message lists at most this many alerts (then "… and N more")
 MAX_LISTED = 50
+#: the header a webhook (json://, xml://, form:// …) gets the notification key in
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+#: the header an e-mail gets it in
+EMAIL_ID_HEADER = "X-Lorawan-Notification-Id"
+
+
+def notification_key(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The stable id of one message: its channel, its outbox rows and when the first was
+    created (so that two installations' row ids do not collide)."""
+    ids = sorted(int(r["id"]) for r in rows)
+    first = min(rows, key=lambda r: int(r["id"]))
+    seed = f"{first['channel']}|{first['created_at'].isoformat()}|{','.join(map(str, ids))}"
+    return "lm-" + hashlib.sha256(seed.encode()).hexdigest()[:32]
 
 
 class DeliveryError(LoraMonitorError):
@@ -36,8 +58,10 @@ class DeliveryError(LoraMonitorError):
 class Channel(Protocol):
     name: str
 
-    def send(self, title: str, body: str) -> None:
-        """Deliver one message; raise DeliveryError when the channel did not take it."""
+    def send(self, title: str, body: str, key: str | None = None) -> None:
+        """Deliver one message; raise DeliveryError when the channel did not take it.
+        ``key`` is the message's stable id, the same on every attempt (sent where the
+        channel has a place for it)."""
 
 
 class LogChannel:
@@ -45,8 +69,10 @@ class LogChannel:
 
     name = LOG_CHANNEL
 
-    def send(self, title: str, body: str) -> None:
-        log.warning("alert notification (channel 'log'; would send):\n%s\n%s", title, body)
+    def send(self, title: str, body: str, key: str | None = None) -> None:
+        log.warning(
+            "alert notification %s (channel 'log'; would send):\n%s\n%s", key or "", title, body
+        )
 
 
 class AppriseChannel:
@@ -65,13 +91,22 @@ class AppriseChannel:
             )
         self._format = apprise.NotifyFormat.TEXT
 
-    def send(self, title: str, body: str) -> None:
+    def send(self, title: str, body: str, key: str | None = None) -> None:
         import apprise
+        from apprise.plugins.email.base import NotifyEmail
 
         # a fresh Apprise per message: an instance throttles its second send by 5.5 s, and
         # our sends are already grouped and backed off
         notifier = apprise.Apprise()
         notifier.add(self._url.get_secret_value())
+        if key is not None:
+            for plugin in notifier:  # the plugins with custom headers (the URL's "+Name=")
+                headers = getattr(plugin, "headers", None)
+                if isinstance(headers, dict):
+                    name = (
+                        EMAIL_ID_HEADER if isinstance(plugin, NotifyEmail) else IDEMPOTENCY_HEADER
+                    )
+                    headers[name] = key
         try:
             ok = notifier.notify(title=title, body=body, body_format=self._format)
         except Exception as exc:  # apprise catches most; a plugin bug must not end delivery
@@ -137,19 +172,28 @@ class Deliverer:
         sent = 0
         for name, group in groups.items():
             ids = [r["id"] for r in group]
-            ready = min(r["created_at"] for r in group) + timedelta(seconds=self.group_wait)
-            if all(r["attempts"] == 0 for r in group) and ready > now:
-                self.db.release_claim(ids, at=ready)
-                continue
+            bound = [r for r in group if r["status"] == "sending"]
+            if bound:  # a message already tried: sent again as it was, the others wait
+                waiting = [r["id"] for r in group if r["status"] != "sending"]
+                self.db.release_claim(waiting, at=now)
+                group, ids = bound, [r["id"] for r in bound]
+            else:
+                ready = min(r["created_at"] for r in group) + timedelta(seconds=self.group_wait)
+                if all(r["attempts"] == 0 for r in group) and ready > now:
+                    self.db.release_claim(ids, at=ready)
+                    continue
             channel = self.channels.get(name)
             title, body = compose(group, self.lang)
+            key = notification_key(group)
             try:
                 if channel is None:
                     raise DeliveryError(
                         f"channel {name!r} is not configured (LORAWAN_ALERTS__CHANNELS__"
                         f"{name.upper()}); kept until it is"
                     )
-                channel.send(title, body)
+                if not bound:  # durable before the channel sees it: one message, one key
+                    self.db.mark_sending(ids)
+                channel.send(title, body, key)
             except DeliveryError as exc:
                 NOTIFICATIONS.labels(channel=name, result="failed").inc()
                 retry = {
@@ -166,5 +210,5 @@ class Deliverer:
             NOTIFICATIONS.labels(channel=name, result="sent").inc()
             self.db.mark_sent(ids, now=now)
             sent += 1
-            log.info("alert notification sent on %s: %s", name, title)
+            log.info("alert notification %s sent on %s: %s", key, name, title)
         return sent

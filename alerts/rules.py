@@ -169,6 +169,10 @@ class Rule(BaseModel):
     # battery: percent and/or volts, whichever the device reports
     percent: float | None = Field(None, ge=0, le=100)
     volts: float | None = Field(None, gt=0, le=10)
+    #: battery hysteresis: once firing, resolved only at or above this level (``clear`` for
+    #: a rule with one level; ``clear_percent``/``clear_volts`` when it has both)
+    clear_percent: float | None = Field(None, ge=0, le=100)
+    clear_volts: float | None = Field(None, gt=0, le=10)
     # decode: the last K uplinks failed, or the error share over `window` above `share`
     last: int | None = Field(None, ge=1, le=100)
     share: float | None = Field(None, gt=0, le=1)
@@ -213,6 +217,16 @@ class Rule(BaseModel):
     def trigger(self) -> float | None:
         return self.above if self.above is not None else self.below
 
+    def battery_clear(self, unit: str) -> float | None:
+        """The level (in ``unit``: "%" or "V") a firing battery alert resolves at."""
+        if unit == "%":
+            if self.clear_percent is not None:
+                return self.clear_percent
+            return self.clear if self.volts is None else None
+        if self.clear_volts is not None:
+            return self.clear_volts
+        return self.clear if self.percent is None else None
+
 
 def _need(rule: Rule, *names: str) -> None:
     missing = [n for n in names if getattr(rule, n) is None]
@@ -227,6 +241,7 @@ def _forbid(rule: Rule, *names: str) -> None:
 
 
 _THRESHOLD_ONLY = ("quantity", "sensor", "above", "below", "clear", "window")
+_BATTERY_ONLY = ("percent", "volts", "clear_percent", "clear_volts")
 
 
 def _silent(rule: Rule) -> None:
@@ -234,13 +249,31 @@ def _silent(rule: Rule) -> None:
         raise ValueError(
             "kind silent needs either missed (times the expected interval) or after (a duration)"
         )
-    _forbid(rule, "percent", "volts", "last", "share", "gateways", *_THRESHOLD_ONLY)
+    _forbid(rule, *_BATTERY_ONLY, "last", "share", "gateways", *_THRESHOLD_ONLY)
 
 
 def _battery(rule: Rule) -> None:
     if rule.percent is None and rule.volts is None:
         raise ValueError("kind battery needs percent and/or volts (the level below which it fires)")
-    _forbid(rule, "missed", "after", "last", "share", "gateways", *_THRESHOLD_ONLY)
+    if rule.clear is not None and rule.percent is not None and rule.volts is not None:
+        raise ValueError(
+            "kind battery with percent and volts: give clear_percent and/or clear_volts "
+            "instead of clear (which level would it be?)"
+        )
+    if rule.clear_percent is not None and rule.percent is None:
+        raise ValueError("clear_percent needs percent (the level below which it fires)")
+    if rule.clear_volts is not None and rule.volts is None:
+        raise ValueError("clear_volts needs volts (the level below which it fires)")
+    for level, unit, what in ((rule.percent, "%", "percent"), (rule.volts, "V", "volts")):
+        clear = rule.battery_clear(unit)
+        if level is not None and clear is not None and clear <= level:
+            name = "clear" if rule.clear is not None else f"clear_{what}"
+            raise ValueError(
+                f"{name} ({clear:g} {unit}) must be above the level it fires below "
+                f"({what}: {level:g} {unit}): a battery resolves once back above it"
+            )
+    _forbid(rule, "missed", "after", "last", "share", "gateways", "quantity", "sensor")
+    _forbid(rule, "above", "below", "window")
 
 
 def _decode(rule: Rule) -> None:
@@ -250,7 +283,7 @@ def _decode(rule: Rule) -> None:
         )
     if rule.share is not None and not rule.window:
         raise ValueError("kind decode with share needs window (e.g. 1h)")
-    _forbid(rule, "missed", "after", "percent", "volts", "gateways", "quantity", "above", "below")
+    _forbid(rule, "missed", "after", *_BATTERY_ONLY, "gateways", "quantity", "above", "below")
 
 
 def _threshold(rule: Rule) -> None:
@@ -272,12 +305,12 @@ def _threshold(rule: Rule) -> None:
             raise ValueError(f"clear ({rule.clear}) must not be below the threshold ({rule.below})")
     if rule.aggregate != "latest" and not rule.window:
         raise ValueError(f"aggregate {rule.aggregate} needs window (e.g. 15m)")
-    _forbid(rule, "missed", "after", "percent", "volts", "last", "share", "gateways")
+    _forbid(rule, "missed", "after", *_BATTERY_ONLY, "last", "share", "gateways")
 
 
 def _gateway(rule: Rule) -> None:
     _need(rule, "after")
-    _forbid(rule, "missed", "percent", "volts", "last", "share", *_THRESHOLD_ONLY)
+    _forbid(rule, "missed", *_BATTERY_ONLY, "last", "share", *_THRESHOLD_ONLY)
     if rule.select != Selector():
         raise ValueError("kind gateway watches gateways: give gateways: [...], not select")
 

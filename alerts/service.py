@@ -66,9 +66,13 @@ class AlertService:
         config: AlertConfig = AlertConfig(),
         clock: Callable[[], datetime] = _now,
         holder: str | None = None,
+        act: bool = True,
     ) -> None:
         self.rules, self.db, self.store, self.config, self.clock = rules, db, store, config, clock
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        #: False: never take the lease, only keep the gauge current (``run`` beside its
+        #: evaluator process, LORAWAN_ALERTS__EVALUATOR=process)
+        self.act = act
         self.evaluator = Evaluator(
             rules,
             registry=registry,
@@ -97,14 +101,15 @@ class AlertService:
     def cycle(self, now: datetime | None = None) -> CycleResult:
         """Evaluate once (if this process holds the lease) and deliver what is due."""
         now = now or self.clock()
-        leader = self.db.acquire(self.holder, now, self.config.lease_ttl)
+        leader = self.act and self.db.acquire(self.holder, now, self.config.lease_ttl)
         if leader != self._leader:
             log.info("alert evaluator %s: %s", self.holder, "acting" if leader else "standing by")
             self._leader = leader
+        if not leader:  # a standby reads counts only (not every alert row)
+            counts = self.db.firing_counts()
+            self._set_gauge(counts)
+            return CycleResult(leader=False, firing=sum(counts.values()))
         active = {r["id"]: r for r in self.db.active()}
-        if not leader:
-            self._gauge(active.values())
-            return CycleResult(leader=False, firing=_firing(active.values()))
         observed = self.evaluator.observe(now, active)
         changes, points = self.evaluator.transitions(observed, active, now)
         if not self.db.apply(changes, holder=self.holder, now=now):
@@ -125,7 +130,7 @@ class AlertService:
     def deliver(self, now: datetime | None = None) -> int:
         """Send what is due (renewing the lease; nothing unless this process holds it)."""
         now = now or self.clock()
-        self._leader = self.db.acquire(self.holder, now, self.config.lease_ttl)
+        self._leader = self.act and self.db.acquire(self.holder, now, self.config.lease_ttl)
         return self.deliverer.deliver(now, self.holder) if self._leader else 0
 
     def _write_points(self, points: list[Any]) -> None:
@@ -138,12 +143,17 @@ class AlertService:
 
     def _gauge(self, rows: Any) -> None:
         counts: dict[tuple[str, str], int] = {}
-        for rule in self.rules.rules:
-            counts[(rule.name, self.rules.severity(rule))] = 0
         for r in rows:
             if r["state"] == "firing":
                 key = (r["rule"], r["severity"])
                 counts[key] = counts.get(key, 0) + 1
+        self._set_gauge(counts)
+
+    def _set_gauge(self, firing: Mapping[tuple[str, str], int]) -> None:
+        counts: dict[tuple[str, str], int] = {
+            (rule.name, self.rules.severity(rule)): 0 for rule in self.rules.rules
+        }
+        counts |= firing
         ALERTS_FIRING.clear()
         for (name, sev), n in counts.items():
             ALERTS_FIRING.labels(rule=name, severity=sev).set(n)

@@ -23,9 +23,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from alerts.tables import alert_history, alert_lease, alert_outbox, alert_state
 from lorawan_monitor.errors import SinkUnavailableError
-from storage.migrations import WRITE, create_registry_engine, upgrade
+from storage.migrations import create_registry_engine, transaction, upgrade
 
 LEASE = "evaluator"
+#: outbox states not delivered yet: ``pending`` (not tried), ``sending`` (tried or being
+#: tried as one message with one key: alerts/notify.py)
+UNSENT = ("pending", "sending")
 #: columns of alert_state the API owns; the evaluator never overwrites them
 API_COLUMNS = (
     "acknowledged",
@@ -79,14 +82,8 @@ class AlertDb:
 
     @contextmanager
     def _tx(self, write: bool = False) -> Iterator[Connection]:
-        try:
-            with self.engine.connect() as conn:
-                if write:
-                    conn.execution_options(**{WRITE: True})
-                with conn.begin():
-                    yield conn
-        except SQLAlchemyError as exc:
-            raise SinkUnavailableError(f"alerts: registry database: {exc}") from exc
+        with transaction(self.engine, write=write, what="alerts: registry database") as conn:
+            yield conn
 
     # -- the lease ---------------------------------------------------------------------
 
@@ -140,6 +137,18 @@ class AlertDb:
             q = q.where(alert_state.c.device_key == device_key)
         with self._tx() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
+
+    def firing_counts(self) -> dict[tuple[str, str], int]:
+        """Firing alerts per (rule, severity): one grouped query, for the gauge of a process
+        that does not evaluate (a standby, or ``run`` beside its evaluator process)."""
+        st = alert_state.c
+        q = (
+            select(st.rule, st.severity, func.count())
+            .where(st.state == "firing")
+            .group_by(st.rule, st.severity)
+        )
+        with self._tx() as conn:
+            return {(r, s): int(n) for r, s, n in conn.execute(q)}
 
     def get(self, alert_id: str) -> dict[str, Any] | None:
         with self._tx() as conn:
@@ -251,21 +260,28 @@ class AlertDb:
     def claim_due(
         self, *, holder: str | None, now: datetime, claim_s: float
     ) -> list[dict[str, Any]]:
-        """Pending rows of the channels that have a row due now, claimed for ``claim_s`` (their
+        """Unsent rows of the channels that have a row due now, claimed for ``claim_s`` (their
         next attempt moves on, so a lease taken over meanwhile does not send them too). Rows
         not tried yet come along even if not due, so that a group is sent as one message;
-        rows in a retry backoff wait for it. ``holder=None``: no lease check."""
+        rows in a retry backoff wait for it, and so does a channel whose ``sending`` message
+        does. ``holder=None``: no lease check."""
         o = alert_outbox.c
         with self._tx(write=True) as conn:
             if holder is not None and not self._holds(conn, holder, now):
                 return []
-            due = select(o.channel).where(o.status == "pending", o.next_attempt_at <= now)
+            open_ = o.status.in_(UNSENT)
+            # a channel whose last message waits for its retry is not due: new rows wait
+            # for it (that message is sent again as it was, with its key)
+            backing_off = select(o.channel).where(o.status == "sending", o.next_attempt_at > now)
+            due = select(o.channel).where(
+                open_, o.next_attempt_at <= now, o.channel.not_in(backing_off.scalar_subquery())
+            )
             rows = [
                 dict(r._mapping)
                 for r in conn.execute(
                     select(alert_outbox)
                     .where(
-                        o.status == "pending",
+                        open_,
                         o.channel.in_(due.distinct().scalar_subquery()),
                         (o.next_attempt_at <= now) | (o.attempts == 0),
                     )
@@ -290,6 +306,14 @@ class AlertDb:
                         .where(alert_outbox.c.id.in_(part))
                         .values(next_attempt_at=at)
                     )
+
+    def mark_sending(self, ids: Sequence[int]) -> None:
+        """Bind ``ids`` into one message before it is handed to the channel (committed
+        first): until it is accepted they are sent together, with the same key."""
+        o = alert_outbox.c
+        with self._tx(write=True) as conn:
+            for part in _chunks(ids):
+                conn.execute(update(alert_outbox).where(o.id.in_(part)).values(status="sending"))
 
     def mark_sent(self, ids: Sequence[int], *, now: datetime) -> None:
         o = alert_outbox.c
@@ -322,7 +346,7 @@ class AlertDb:
         o = alert_outbox.c
         with self._tx() as conn:
             t = conn.execute(
-                select(func.min(o.next_attempt_at)).where(o.status == "pending")
+                select(func.min(o.next_attempt_at)).where(o.status.in_(UNSENT))
             ).scalar()
         if not isinstance(t, datetime):
             return None

@@ -83,7 +83,7 @@ alert_outbox = Table(
     Column("title", Text, nullable=False),
     Column("body", Text, nullable=False),
     Column("created_at", _TS, nullable=False),
-    Column("status", String(20), nullable=False),  # pending | sent
+    Column("status", String(20), nullable=False),  # pending | sending | sent
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", _TS, nullable=False),
     Column("last_error", Text),

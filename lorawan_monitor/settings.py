@@ -277,6 +277,10 @@ class AlertsSettings(BaseModel):
 
     #: run the evaluator in ``run``/``api`` processes (with a rules file)
     enabled: bool = True
+    #: where ``run`` evaluates: ``process`` = a child process (``alerts run``) beside
+    #: ingest, so that evaluation does not share ingest's interpreter (GIL); ``thread`` =
+    #: a thread in the ``run`` process (``api`` and ``demo`` always use a thread)
+    evaluator: Literal["process", "thread"] = "process"
     #: YAML rules file (docs/alerts.md); none = no alerts
     rules_file: Path | None = None
     #: channel name -> apprise URL, e.g. ``LORAWAN_ALERTS__CHANNELS__EMAIL=mailtos://…``

@@ -26,6 +26,9 @@ def to_ns(t: datetime) -> int:
 
 
 Aggregate = Literal["mean", "min", "max", "sum", "count", "last", "first"]
+#: what ``TimeSeriesStore.aggregate`` computes per group over a whole range
+GroupAggregate = Literal["mean", "min", "max", "sum", "count"]
+GROUP_AGGREGATES: tuple[GroupAggregate, ...] = ("mean", "min", "max", "sum", "count")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -111,6 +114,21 @@ class TimeSeriesStore(Protocol):
         group_by: Sequence[str] = ("device", "sensor"),
     ) -> list[Series]:
         """Points of one measurement in [start, end), optionally downsampled."""
+
+    def aggregate(
+        self,
+        quantity: str,
+        *,
+        start: datetime,
+        end: datetime,
+        aggregate: GroupAggregate,
+        where: Mapping[str, str] | None = None,
+        group_by: Sequence[str] = ("device", "sensor"),
+    ) -> dict[tuple[str, ...], float]:
+        """One aggregate of the ``value`` field over [start, end) per group, computed in
+        the store (alert rules with ``mean``/``max``/``min`` over a window, #17). Keys are
+        the ``group_by`` tag values in that order (a missing tag is ""); groups without a
+        point in the range are left out. Equal to aggregating ``query``'s raw points."""
 
     def count(self, measurement: str, where: Mapping[str, str] | None = None) -> int:
         """Number of points of a measurement (tests, metrics)."""

@@ -38,7 +38,17 @@ from lorawan_monitor.errors import (
     SinkUnavailableError,
 )
 from lorawan_monitor.settings import InfluxSettings
-from storage.base import Aggregate, Point, PointQuery, Series, SeriesPoint, WriteResult, to_ns
+from storage.base import (
+    GROUP_AGGREGATES,
+    Aggregate,
+    GroupAggregate,
+    Point,
+    PointQuery,
+    Series,
+    SeriesPoint,
+    WriteResult,
+    to_ns,
+)
 from storage.lineprotocol import lines as to_lines
 
 log = logging.getLogger(__name__)
@@ -335,6 +345,35 @@ class InfluxStore:
                     for row in s.get("values", [])
                 ]
                 out.append(Series(quantity=quantity, tags=dict(s.get("tags") or {}), points=pts))
+        return out
+
+    def aggregate(
+        self,
+        quantity: str,
+        *,
+        start: datetime,
+        end: datetime,
+        aggregate: GroupAggregate,
+        where: Mapping[str, str] | None = None,
+        group_by: Sequence[str] = ("device", "sensor"),
+    ) -> dict[tuple[str, ...], float]:
+        if aggregate not in GROUP_AGGREGATES:
+            raise ValueError(f"unknown aggregate {aggregate!r} (one of {GROUP_AGGREGATES})")
+        cond = [f"time >= {to_ns(start)}", f"time < {to_ns(end)}"]
+        for k, v in sorted((where or {}).items()):
+            cond.append(f"{quote_ident(k)} = {quote_str(v)}")
+        q = f'SELECT {aggregate}("value") AS "value" FROM {quote_ident(quantity)}'
+        q += f" WHERE {' AND '.join(cond)}"
+        if group_by:
+            q += f" GROUP BY {', '.join(quote_ident(g) for g in group_by)}"
+        out: dict[tuple[str, ...], float] = {}
+        for res in self.query_raw(q):
+            for s in res.get("series", []):
+                tags = s.get("tags") or {}
+                vi = s["columns"].index("value")
+                for row in s.get("values", []):
+                    if row[vi] is not None and (aggregate != "count" or row[vi]):
+                        out[tuple(tags.get(g, "") for g in group_by)] = float(row[vi])
         return out
 
     def count(self, measurement: str, where: Mapping[str, str] | None = None) -> int:

@@ -24,7 +24,7 @@ import json
 import math
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,8 +32,10 @@ from typing import Any
 
 from lorawan_monitor.errors import SinkRejectedError, SinkUnavailableError
 from storage.base import (
+    GROUP_AGGREGATES,
     Aggregate,
     FieldValue,
+    GroupAggregate,
     Point,
     PointQuery,
     Series,
@@ -278,6 +280,57 @@ class SqliteStore:
             SeriesPoint(time=from_ns(int(b)), value=None if v is None else float(v))
             for b, v, *_ in conn.execute(sql + " ORDER BY b", params)
         ]
+
+    def aggregate(
+        self,
+        quantity: str,
+        *,
+        start: datetime,
+        end: datetime,
+        aggregate: GroupAggregate,
+        where: Mapping[str, str] | None = None,
+        group_by: Sequence[str] = ("device", "sensor"),
+    ) -> dict[tuple[str, ...], float]:
+        if aggregate not in GROUP_AGGREGATES:
+            raise ValueError(f"unknown aggregate {aggregate!r} (one of {GROUP_AGGREGATES})")
+        with self._errors():
+            group_of = {
+                sid: tuple(tags.get(k, "") for k in group_by)
+                for sid, tags in self._series(quantity, where)
+            }
+            if not group_of:
+                return {}
+            # one statement for every series of the measurement (a range scan of the
+            # primary key per series); a group of several series is combined here
+            rows = self._conn().execute(
+                "SELECT p.series_id, count(p.value), sum(p.value), min(p.value), max(p.value)"
+                " FROM series s JOIN samples p ON p.series_id = s.id"
+                " WHERE s.measurement = ? AND p.field = 'value'"
+                " AND p.time_ns >= ? AND p.time_ns < ? GROUP BY p.series_id",
+                (quantity, to_ns(start), to_ns(end)),
+            )
+            acc: dict[tuple[str, ...], list[float]] = {}
+            for sid, n, total, lo, hi in rows:
+                key = group_of.get(int(sid))
+                if key is None or not n:
+                    continue
+                a = acc.get(key)
+                if a is None:
+                    acc[key] = [float(n), float(total), float(lo), float(hi)]
+                else:
+                    a[0] += n
+                    a[1] += total
+                    a[2] = min(a[2], float(lo))
+                    a[3] = max(a[3], float(hi))
+        pick: dict[str, Callable[[list[float]], float]] = {
+            "mean": lambda a: a[1] / a[0],
+            "sum": lambda a: a[1],
+            "count": lambda a: a[0],
+            "min": lambda a: a[2],
+            "max": lambda a: a[3],
+        }
+        fn = pick[aggregate]
+        return {k: fn(a) for k, a in acc.items()}
 
     def count(self, measurement: str, where: Mapping[str, str] | None = None) -> int:
         with self._errors():

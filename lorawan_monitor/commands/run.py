@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
 
 from lorawan_monitor.settings import load_settings
 
@@ -28,6 +34,64 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--host", help="API listen address (default: LORAWAN_API__HOST)")
     p.add_argument("--port", type=int, help="API listen port (default: LORAWAN_API__PORT)")
     p.set_defaults(func=run)
+
+
+class EvaluatorProcess:
+    """``lorawan-monitor alerts run`` as a child of ``run``: started with the same
+    environment, dies with its parent (``PR_SET_PDEATHSIG``), restarted with backoff
+    (1 s doubling to 60 s) when it exits on its own. The lease in the registry database
+    still keeps evaluation to one acting process."""
+
+    def __init__(self, rules_file: Path | None) -> None:
+        self.cmd = [sys.executable, "-m", "lorawan_monitor.cli", "alerts", "run"]
+        if rules_file is not None:
+            self.cmd += ["--rules", str(rules_file)]
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._started = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._tend, name="alert-process", daemon=True)
+
+    def _spawn(self) -> None:
+        from lorawan_monitor.supervisor import _pdeathsig
+
+        env = {k: v for k, v in os.environ.items() if k != "LORAWAN_SUPERVISOR_FD"}
+        self.proc = subprocess.Popen(self.cmd, env=env, preexec_fn=_pdeathsig())  # noqa: PLW1509
+        self._started = time.monotonic()
+        log.info("alert evaluator running in its own process (pid %d)", self.proc.pid)
+
+    def start(self) -> None:
+        self._spawn()
+        self._thread.start()
+
+    def _tend(self) -> None:
+        backoff = 1.0
+        while not self._stop.wait(0.5):
+            proc = self.proc
+            if proc is None or proc.poll() is None:
+                continue
+            if time.monotonic() - self._started > 120:  # it had run a while: start again soon
+                backoff = 1.0
+            log.error(
+                "alert evaluator process exited (code %s); restarting in %.0f s",
+                proc.returncode,
+                backoff,
+            )
+            if self._stop.wait(backoff):
+                return
+            self._spawn()
+            backoff = min(60.0, 2 * backoff)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,10 +128,18 @@ def run(args: argparse.Namespace) -> int:
         state=state,
     )
     alerting = build_alerts(settings, registry, api_store)  # a bad rules file stops us here
+    child: EvaluatorProcess | None = None
+    if alerting is not None and settings.alerts.evaluator == "process":
+        # evaluation in its own process: it never holds this interpreter's GIL, so ingest
+        # keeps its pace (bench/ingest_alerts.py); this process only keeps the gauge current
+        alerting.act = False
+        child = EvaluatorProcess(settings.alerts.rules_file)
     tune_gc()
     service.start()
     if alerting is not None:
         alerting.start()
+    if child is not None:
+        child.start()
     host = args.host or settings.api.host
     port = args.port or settings.api.port
     try:
@@ -87,6 +159,8 @@ def run(args: argparse.Namespace) -> int:
         uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
     finally:
         log.info("stopping: flushing the buffer")
+        if child is not None:
+            child.stop()
         if alerting is not None:
             alerting.stop()
         service.stop()

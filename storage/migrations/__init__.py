@@ -8,7 +8,8 @@ column means a new revision here *and* a column below.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,13 +38,13 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 from sqlalchemy.types import TypeEngine
 
-from lorawan_monitor.errors import ConfigError
+from lorawan_monitor.errors import ConfigError, SinkUnavailableError
 
 MIGRATIONS = Path(__file__).parent
 
@@ -173,6 +174,24 @@ STATUS_COLS = tuple(
 )
 #: execution option that makes a SQLite transaction ``BEGIN IMMEDIATE``
 WRITE = "registry_write"
+
+
+@contextmanager
+def transaction(
+    engine: Engine, *, write: bool = False, what: str = "registry"
+) -> Iterator[Connection]:
+    """One transaction on the registry database: a connection, marked as a writer when
+    ``write`` (SQLite then begins ``IMMEDIATE``), committed on success, rolled back on an
+    exception. A database error becomes ``SinkUnavailableError`` starting with ``what``.
+    The registry and the alert tables (``alerts/state.py``) both use it."""
+    try:
+        with engine.connect() as conn:
+            if write:
+                conn.execution_options(**{WRITE: True})
+            with conn.begin():
+                yield conn
+    except SQLAlchemyError as exc:
+        raise SinkUnavailableError(f"{what}: {exc}") from exc
 
 
 def _json(obj: Any) -> str:

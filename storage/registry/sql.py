@@ -25,12 +25,12 @@ from lorawan_monitor.errors import ConfigError, SinkUnavailableError, UnknownDev
 from storage.migrations import (
     META_FIELDS,
     STATUS_COLS,
-    WRITE,
     create_registry_engine,
     devices,
     journal,
     overdue_after,
     safe_url,
+    transaction,
     upgrade,
 )
 from storage.registry import queries
@@ -82,14 +82,8 @@ class SqlRegistry:
 
     @contextmanager
     def _tx(self, write: bool = False) -> Iterator[Connection]:
-        try:
-            with self.engine.connect() as conn:
-                if write:
-                    conn.execution_options(**{WRITE: True})
-                with conn.begin():
-                    yield conn
-        except SQLAlchemyError as exc:
-            raise SinkUnavailableError(f"registry: {exc}") from exc
+        with transaction(self.engine, write=write, what="registry") as conn:
+            yield conn
 
     # -- ingest ------------------------------------------------------------------------
 

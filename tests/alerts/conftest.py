@@ -32,6 +32,7 @@ class Mail:
     to: list[str]
     subject: str
     body: str
+    notification_id: str | None = None
 
 
 @dataclass
@@ -50,6 +51,7 @@ class SmtpServer:
                 to=list(envelope.rcpt_tos),
                 subject=str(msg["subject"]),
                 body=str(body),
+                notification_id=msg["X-Lorawan-Notification-Id"],
             )
         )
         return "250 OK"
@@ -80,6 +82,10 @@ class Webhook:
     port: int
     posts: list[dict[str, Any]] = field(default_factory=list)
     status: int = 200
+    #: every request's (status answered, Idempotency-Key header), refused ones too
+    attempts: list[tuple[int, str | None]] = field(default_factory=list)
+    #: the Idempotency-Key of each accepted post (same order as ``posts``)
+    keys: list[str | None] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -94,8 +100,11 @@ def webhook() -> Iterator[Webhook]:
         def do_POST(self) -> None:  # noqa: N802
             n = int(self.headers.get("Content-Length") or 0)
             data = self.rfile.read(n)
+            key = self.headers.get("Idempotency-Key")
+            hook.attempts.append((hook.status, key))
             if hook.status == 200:
                 hook.posts.append(json.loads(data))
+                hook.keys.append(key)
             self.send_response(hook.status)
             self.end_headers()
 

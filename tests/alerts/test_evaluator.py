@@ -154,6 +154,55 @@ rules:
     assert [a["value"] for a in svc.db.active()] == [15.0]
 
 
+def test_battery_hovering_at_the_line_gives_one_alert_with_clear(registry, webhook):
+    """A battery oscillating around 15 % (temperature, load): with ``clear: 20`` one alert,
+    resolved once it is back at 20 % or above (a new battery)."""
+    rules = """
+rules:
+  - name: batterie
+    kind: battery
+    percent: 15
+    clear: 20
+    channels: [ticket]
+"""
+    add_device(registry, "70B3D57ED0000103", name="Pegel Steg", site="hafen")
+    svc = service(registry, rules, {"ticket": webhook.url})
+    levels = [16.0, 14.0, 16.0, 14.5, 17.0, 14.0, 19.5, 15.5, 21.0, 22.0]
+    states = []
+    for step, level in enumerate(levels):
+        t = T0 + m(10 * step)
+        uplink(registry, "70B3D57ED0000103", t, (("battery", "", level),))
+        svc.cycle(t + timedelta(seconds=5))
+        active = svc.db.active()
+        states.append(active[0]["state"] if active else "ok")
+    assert states == ["ok"] + ["firing"] * 7 + ["ok", "ok"]
+    assert [p["title"] for p in webhook.posts] == [
+        "[AUSGELÖST] Batterie schwach: Pegel Steg (14 %)",
+        "[BEHOBEN] Batterie schwach: Pegel Steg (15,5 %)",  # the last value while firing
+    ]
+    assert [h["event"] for h in reversed(svc.db.history())] == ["firing", "resolved"]
+
+
+def test_battery_without_clear_flaps_at_the_line(registry, webhook):
+    """The same oscillation without ``clear``: every crossing is a transition (what the
+    clear level prevents; this pins the default behaviour)."""
+    rules = """
+rules:
+  - name: batterie
+    kind: battery
+    percent: 15
+    channels: [ticket]
+"""
+    add_device(registry, "70B3D57ED0000104", name="Pegel Mole", site="hafen")
+    svc = service(registry, rules, {"ticket": webhook.url})
+    for step, level in enumerate([16.0, 14.0, 16.0, 14.5, 17.0]):
+        t = T0 + m(10 * step)
+        uplink(registry, "70B3D57ED0000104", t, (("battery", "", level),))
+        svc.cycle(t + timedelta(seconds=5))
+    events = [h["event"] for h in reversed(svc.db.history())]
+    assert events == ["firing", "resolved", "firing", "resolved"]
+
+
 def test_decode_errors_last_three(registry, smtp):
     rules = """
 rules:
@@ -191,7 +240,7 @@ def test_smtp_down_then_up_delivered_once_and_failures_counted(registry, smtp):
         t += timedelta(seconds=10 * 2**k)
         svc.deliver(t)
     row = svc.db.outbox()[0]
-    assert row["status"] == "pending" and row["attempts"] == 5
+    assert row["status"] == "sending" and row["attempts"] == 5  # tried, bound to its key
     assert "not delivered" in row["last_error"]
     assert failed._value.get() - before == 5
     smtp.start()
@@ -216,6 +265,37 @@ def test_webhook_500_then_ok_delivered_once(registry, webhook):
     svc.deliver(T0 + timedelta(seconds=11))
     svc.deliver(T0 + timedelta(seconds=30))
     assert len(webhook.posts) == 1 and "2,2 m" in webhook.posts[0]["title"]
+
+
+def test_a_retried_message_keeps_its_rows_and_its_idempotency_key(registry, webhook, smtp):
+    """Every attempt of one message carries one Idempotency-Key; rows that arrive while it
+    waits for its retry go out as the next message, with another key (#17). E-mails carry
+    the key as X-Lorawan-Notification-Id."""
+    rules = (
+        "rules:\n  - {name: pegel, kind: threshold, quantity: water_level, above: 2,"
+        " channels: [hook, email]}\n"
+    )
+    add_device(registry, "70B3D57ED0000402", name="Pegel Wehr")
+    add_device(registry, "70B3D57ED0000403", name="Pegel Brücke")
+    svc = service(registry, rules, {"hook": webhook.url, "email": smtp.url()})
+    webhook.status = 500
+    uplink(registry, "70B3D57ED0000402", T0, (("water_level", "", 2.2),))
+    svc.cycle(T0)  # fires; the webhook refuses; the mail goes out
+    uplink(registry, "70B3D57ED0000403", T0 + timedelta(seconds=2), (("water_level", "", 2.4),))
+    svc.cycle(T0 + timedelta(seconds=3))  # fires while the first waits for its retry
+    assert len(webhook.attempts) == 1  # the channel is backing off: the new row waits
+    webhook.status = 200
+    svc.deliver(T0 + timedelta(seconds=11))  # the first message again, alone
+    svc.deliver(T0 + timedelta(seconds=12))  # then the second
+    assert len(webhook.posts) == 2
+    first_key = webhook.attempts[0][1]
+    assert first_key is not None and first_key.startswith("lm-")
+    assert webhook.keys[0] == first_key  # the retry: the same key as the refused attempt
+    assert webhook.keys[1] is not None and webhook.keys[1] != first_key
+    assert "Wehr" in webhook.posts[0]["title"] and "Brücke" in webhook.posts[1]["title"]
+    ids = [m.notification_id for m in smtp.mails]
+    assert len(ids) == 2 and all(i and i.startswith("lm-") for i in ids) and ids[0] != ids[1]
+    assert {r["status"] for r in svc.db.outbox()} == {"sent"}
 
 
 def test_restart_neither_resends_nor_forgets(registry, smtp):
@@ -373,3 +453,68 @@ def test_two_evaluators_at_once_on_sqlite_one_acts(registry, smtp):
     assert sorted([any(results["a"]), any(results["b"])]) == [False, True]  # one acted
     assert len(smtp.mails) == 1
     assert len(a.db.outbox()) == 1 and len(a.db.history()) == 1
+
+
+class _NoRawReads:
+    """A real store whose raw ``query`` is off limits: aggregate rules must push down."""
+
+    def __init__(self, store):
+        self._store = store
+
+    def query(self, *args, **kwargs):
+        raise AssertionError("an aggregate rule read the window's raw points")
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("influx", marks=pytest.mark.integration)])
+@pytest.mark.parametrize("aggregate", ["mean", "max", "min"])
+def test_aggregate_rules_push_down_and_equal_the_raw_computation(
+    registry, tmp_path, kind, aggregate, request
+):
+    import random
+
+    from storage.base import Point
+    from storage.sqlite import SqliteStore
+    from tests.conftest import influx_store_for
+
+    real = SqliteStore(tmp_path / "ts.db") if kind == "sqlite" else influx_store_for(request)
+    rng = random.Random(aggregate)
+    keys = [f"70B3D57ED0000B{i:02X}" for i in range(8)]
+    pts = []
+    for k in keys:
+        add_device(registry, k, name=f"Pegel {k[-2:]}")
+        for minute in range(0, 30, 2):
+            for sensor in ("", "probe"):
+                pts.append(
+                    Point(
+                        measurement="water_level",
+                        tags={"device": k.lower(), "sensor": sensor}
+                        if sensor
+                        else {"device": k.lower()},
+                        fields={"value": round(rng.uniform(0.5, 3.5), 3)},
+                        time_ns=int((T0 + m(minute)).timestamp()) * 1_000_000_000,
+                    )
+                )
+    real.write(pts)
+    now = T0 + m(30)
+    for sensor_line, sensor in (("", None), ("    sensor: probe\n", "probe")):
+        rules = (
+            "rules:\n  - name: pegel\n    kind: threshold\n    quantity: water_level\n"
+            f"    above: 2.0\n    aggregate: {aggregate}\n    window: 10m\n{sensor_line}"
+        )
+        svc = service(registry, rules, store=_NoRawReads(real))
+        devs = svc.evaluator.devices()
+        got = svc.evaluator._values(svc.rules.rules[0], devs, now)
+        raw: dict[str, list[float]] = {}
+        for s in real.query("water_level", start=now - m(10), end=now + timedelta(seconds=1)):
+            if sensor is not None and s.tags.get("sensor", "") != sensor:
+                continue
+            raw.setdefault(s.tags["device"].upper(), []).extend(p.value for p in s.points)
+        fn = {"mean": lambda xs: sum(xs) / len(xs), "max": max, "min": min}[aggregate]
+        assert set(got) == set(raw)
+        for k, xs in raw.items():  # the evaluator rounds to 3 decimals (summation order aside)
+            assert got[k] == pytest.approx(fn(xs), abs=5e-4 + 1e-9), k
+        assert len(got) == 8
+    real.close()

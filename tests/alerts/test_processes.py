@@ -40,7 +40,8 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
+def wait_for(check: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
+    # generous: a process start (imports, apprise) takes 10 s and more on a loaded machine
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         got = check()
@@ -56,13 +57,16 @@ class Evaluators:
         (tmp / "rules.yaml").write_text(RULES, encoding="utf-8")
         self.procs: list[subprocess.Popen[bytes]] = []
 
-    def start(self, name: str) -> subprocess.Popen[bytes]:
+    def start(self, name: str, **extra: str) -> subprocess.Popen[bytes]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LORAWAN_")}
+        env |= extra
         env |= {
             "LORAWAN_STORAGE__DATA_DIR": str(self.tmp / "data"),
             "LORAWAN_STORAGE__REGISTRY_URL": self.dsn,
-            "LORAWAN_ALERTS__RULES_FILE": str(self.tmp / "rules.yaml"),
             "LORAWAN_ALERTS__CHANNELS__EMAIL": self.smtp.url("leitstelle@stadt.example"),
+            "LORAWAN_ALERTS__RULES_FILE": extra.get(
+                "LORAWAN_ALERTS__RULES_FILE", str(self.tmp / "rules.yaml")
+            ),
             "LORAWAN_ALERTS__INTERVAL": "0.2",
             "LORAWAN_ALERTS__GROUP_WAIT": "0",
             "LORAWAN_ALERTS__RETRY_MIN": "0.2",
@@ -176,4 +180,72 @@ def test_two_evaluators_started_at_once_one_acts_postgres(tmp_path, smtp, evalua
         ]
         assert other.poll() is None
     finally:
+        reg.close()
+
+
+def test_kill_9_after_the_webhook_took_the_message_resends_it_with_the_same_key(
+    tmp_path, smtp, evaluators
+):
+    """The crash window between a channel's accept and the commit (#17): the receiver has
+    the message when the evaluator is killed -9, before it could mark the rows sent. The
+    next evaluator sends it again, with the same Idempotency-Key: at-least-once with a
+    stable id, so the receiver can drop the second copy. Real webhook receiver, real
+    processes, real SQLite registry."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from alerts.tables import alert_outbox
+    from tests.servers import free_port
+
+    received: list[tuple[str | None, dict[str, Any]]] = []
+    victim: list[subprocess.Popen[bytes]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            data = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            received.append((self.headers.get("Idempotency-Key"), data))
+            if len(received) == 1 and victim:  # taken: the sender dies before its commit
+                victim[0].send_signal(signal.SIGKILL)
+                victim[0].wait(5)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    port = free_port()
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    rules = tmp_path / "hook-rules.yaml"
+    rules.write_text(RULES.replace("channels: [email]", "channels: [ticket]"), encoding="utf-8")
+    hook = {
+        "LORAWAN_ALERTS__RULES_FILE": str(rules),
+        "LORAWAN_ALERTS__CHANNELS__TICKET": f"json://127.0.0.1:{port}/hook",
+    }
+    dsn = f"sqlite:///{tmp_path / 'registry.db'}"
+    reg = SqlRegistry(dsn)
+    db = AlertDb(reg.engine)
+    ev = evaluators(dsn)
+    try:
+        add_device(reg, "70B3D57ED0000901", name="Pegel Schleuse")
+        uplink(reg, "70B3D57ED0000901", now(), (("water_level", "", 2.9),))
+        victim.append(ev.start("a", **hook))
+        wait_for(lambda: victim[0].poll() is not None, what="a killed in the send")
+        [row] = db.outbox()
+        assert row["status"] == "sending"  # recorded before the send; never marked sent
+        # its claim (60 s, against a stalled sender) is what b waits for: let it end now
+        with reg.engine.begin() as conn:
+            conn.execute(alert_outbox.update().values(next_attempt_at=now()))
+        ev.start("b", **hook)  # takes over once a's lease (2 s) expired
+        wait_for(lambda: len(received) >= 2, what="the message sent again")
+        wait_for(lambda: db.outbox()[0]["status"] == "sent", what="marked sent")
+        time.sleep(1.0)  # b runs several cycles: nothing more
+        assert len(received) == 2
+        (k1, m1), (k2, m2) = received
+        assert k1 is not None and k1 == k2  # one id: the receiver can drop the copy
+        assert m1 == m2 and m1["title"] == "[AUSGELÖST] Pegel Pegel Schleuse: 2,9 m"
+    finally:
+        server.shutdown()
+        server.server_close()
         reg.close()

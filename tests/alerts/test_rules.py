@@ -71,6 +71,30 @@ rules:
         ("rules: [{name: p, kind: silent, after: 1h, title: 'a {'}]", "field title: template"),
         ("rules: [{name: p, kind: battery, percent: 10, colour: red}]", "field colour: Extra"),
         (
+            "rules: [{name: b, kind: battery, percent: 15, clear: 10}]",
+            "rule 'b' (#1): clear (10 %) must be above the level it fires below (percent: 15 %)",
+        ),
+        (
+            "rules: [{name: b, kind: battery, volts: 2.9, clear: 2.9}]",
+            "rule 'b' (#1): clear (2.9 V) must be above the level it fires below (volts: 2.9 V)",
+        ),
+        (
+            "rules: [{name: b, kind: battery, percent: 15, volts: 2.9, clear: 20}]",
+            "give clear_percent and/or clear_volts instead of clear",
+        ),
+        (
+            "rules: [{name: b, kind: battery, percent: 15, volts: 2.9, clear_volts: 2.8}]",
+            "clear_volts (2.8 V) must be above the level it fires below (volts: 2.9 V)",
+        ),
+        (
+            "rules: [{name: b, kind: battery, percent: 15, clear_volts: 3.1}]",
+            "clear_volts needs volts",
+        ),
+        (
+            "rules: [{name: s, kind: silent, after: 1h, clear_percent: 20}]",
+            "kind silent does not take clear_percent",
+        ),
+        (
             "rules:\n - {name: x, kind: silent, after: 1h}\n - {name: x, kind: silent, after: 2h}",
             "rule 'x' (#2): the name is used twice",
         ),
@@ -163,6 +187,8 @@ _keys = st.sampled_from(
         "after",
         "percent",
         "volts",
+        "clear_percent",
+        "clear_volts",
         "last",
         "share",
         "window",

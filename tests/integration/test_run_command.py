@@ -187,3 +187,69 @@ def test_ingest_workers_split_one_stream_without_duplicates(
         proc.terminate()
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()[-2000:]
+
+
+def test_run_evaluates_alerts_in_its_own_child_process(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """`run` with a rules file starts `alerts run` as a child (LORAWAN_ALERTS__EVALUATOR
+    defaults to process, #17): the child holds the lease and acts, `run` keeps its
+    lorawan_alerts_firing gauge from the stored state, and the child ends with `run`."""
+    from alerts.state import AlertDb
+    from storage.migrations import create_registry_engine
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "defaults: {channels: [log]}\n"
+        "rules:\n  - {name: nicht-lesbar, kind: decode, last: 1, severity: warning}\n",
+        encoding="utf-8",
+    )
+    port = free_port()
+    env = _env(
+        mosquitto,
+        tmp_path,
+        LORAWAN_API__PORT=str(port),
+        LORAWAN_ALERTS__RULES_FILE=str(rules),
+        LORAWAN_ALERTS__INTERVAL="0.5",
+        LORAWAN_ALERTS__LEASE_TTL="5",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lorawan_monitor.cli", "run"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    engine = create_registry_engine(f"sqlite:///{tmp_path / 'data' / 'registry.db'}")
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _poll(f"{base}/api/v1/health/ready", lambda r: r.status_code == 200)
+        fleet = default_fleet(3, broken=1, networks=("tts",))
+        pub = Publisher("127.0.0.1", mosquitto.port, client_id=f"pub-{tmp_path.name}")
+        pub.publish(generate(fleet, start=datetime.now(UTC) - timedelta(minutes=30), count=12))
+        pub.close()
+        r = _poll(
+            f"{base}/api/v1/alerts",
+            lambda r: (
+                r.status_code == 200 and any(a["state"] == "firing" for a in r.json()["alerts"])
+            ),
+        )
+        assert {a["rule"] for a in r.json()["alerts"]} == {"nicht-lesbar"}
+        _poll(
+            f"{base}/metrics",
+            lambda r: 'lorawan_alerts_firing{rule="nicht-lesbar",severity="warning"} 1.0' in r.text,
+        )
+        held = AlertDb(engine).holder()
+        assert held is not None
+        child_pid = int(held[0].split(":")[1])
+        assert child_pid != proc.pid
+        assert b"\0alerts\0run\0" in Path(f"/proc/{child_pid}/cmdline").read_bytes()
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=60)
+        engine.dispose()
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert "alert evaluator running in its own process" in err.decode()
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{child_pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{child_pid}").exists()  # it ended with run

@@ -292,3 +292,43 @@ def test_write_lines_is_the_one_write_path_and_isolates_a_bad_line(store: TimeSe
     assert store.count("temperature") == 5
     store.ensure_ready()  # idempotent, and the data stays
     assert store.count("temperature") == 5
+
+
+@pytest.mark.parametrize("aggregate", ["mean", "min", "max", "sum", "count"])
+def test_grouped_aggregate_equals_the_raw_computation(
+    store: TimeSeriesStore, aggregate: str
+) -> None:
+    """``aggregate`` (pushed down: SQL / InfluxQL) gives per group what aggregating the raw
+    points of ``query`` gives; two series of one device (other tags) are one group, points
+    outside [start, end) and groups without points are left out, ``where`` filters (#17)."""
+    import random
+
+    rng = random.Random(17)
+    pts = []
+    for d in range(6):
+        for k in range(25):
+            extra = {"model": "a/b" if k % 2 else "c/d"}  # two series for one device
+            pts.append(pt("water_level", k, round(rng.uniform(-1, 3), 3), f"d{d}", **extra))
+    pts.append(pt("water_level", 3, 9.0, "d0", sensor="probe"))
+    pts.append(pt("water_level", 120, 50.0, "d1"))  # outside the range
+    pts.append(pt("water_level", 0, 7.0, "x1", site="elsewhere"))
+    store.write(pts)
+    start, end = T0, T0 + timedelta(minutes=60)
+    raw: dict[tuple[str, ...], list[float]] = {}
+    for s in store.query("water_level", start=start, end=end):
+        key = (s.tags.get("device", ""), s.tags.get("sensor", ""))
+        raw.setdefault(key, []).extend(p.value for p in s.points if p.value is not None)
+    fns = {"mean": lambda xs: sum(xs) / len(xs), "min": min, "max": max, "sum": sum, "count": len}
+    expected = {k: float(fns[aggregate](xs)) for k, xs in raw.items()}
+    got = store.aggregate("water_level", start=start, end=end, aggregate=aggregate)  # type: ignore[arg-type]
+    assert set(got) == set(expected) and len(got) == 8  # d0..d5, d0/probe, x1
+    for k, v in expected.items():
+        assert got[k] == pytest.approx(v, rel=1e-12), k
+    assert ("d1", "") in got and got[("d1", "")] != 50.0
+    only = store.aggregate(
+        "water_level", start=start, end=end, aggregate="max", where={"site": "elsewhere"}
+    )
+    assert only == {("x1", ""): 7.0}
+    assert store.aggregate("co2", start=start, end=end, aggregate="mean") == {}
+    with pytest.raises(ValueError, match="unknown aggregate 'median'"):
+        store.aggregate("water_level", start=start, end=end, aggregate="median")  # type: ignore[arg-type]
