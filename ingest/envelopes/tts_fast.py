@@ -256,6 +256,10 @@ def uplink(payload: bytes, app: str, tenant: str | None, device: str) -> Uplink:
     v = um.version_ids
     if v is not None:
         if v.brand_id and v.model_id:
+            if type(v.brand_id) is not str or type(v.model_id) is not str:
+                # the general parser formats what JSON gave; msgspec reads integers beyond
+                # 64 bits differently from orjson, so anything but strings goes there
+                raise Fallback
             model_id = _name(f"{v.brand_id}/{v.model_id}")
         for key, value in (
             ("hardware_version", v.hardware_version),
