@@ -8,6 +8,7 @@ inflates it far less than wall time):
 * ``envelope``: ``ingest.envelopes.parse`` (bytes -> ``Uplink``),
 * ``pipeline``: ``Pipeline.process`` (envelope, decode, range checks, record, the
   five line-protocol points),
+* ``decode``: ``decoders.decode`` (the LHT65 decoder and its normalization table),
 * ``process_uplink``: ``Pipeline.process_uplink`` on already parsed uplinks
   (``pipeline`` minus the envelope).
 
@@ -30,9 +31,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+#: ``--tree DIR``: time another source tree (e.g. ``git archive REV | tar -x -C DIR``) with
+#: this checkout's bench and venv, to compare a change side by side in one session
+if "--tree" in sys.argv:
+    ROOT = Path(sys.argv[sys.argv.index("--tree") + 1]).resolve()
 sys.path.insert(0, str(ROOT))
 
 from bench.peers import workload  # noqa: E402
+from decoders import decode  # noqa: E402
 from ingest.envelopes import parse  # noqa: E402
 from ingest.models import RawMessage, Uplink  # noqa: E402
 from ingest.pipeline import Pipeline  # noqa: E402
@@ -57,6 +63,7 @@ def main() -> int:
     ap.add_argument("--devices", type=int, default=50)
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--tree", type=Path, help="time this source tree instead of the checkout")
     args = ap.parse_args()
 
     msgs, _warm = workload(args.uplinks, args.devices)
@@ -83,6 +90,12 @@ def main() -> int:
         for r in raws:
             process(r)
 
+    frames = [(u.model_id or "dragino/lht65", u.payload, u.f_port) for u in ups]  # type: ignore[union-attr]
+
+    def decoding() -> None:
+        for model_id, payload, f_port in frames:
+            decode(model_id, payload, f_port)
+
     def rest() -> None:
         process_uplink = pipeline.process_uplink
         for u in ups:
@@ -90,6 +103,7 @@ def main() -> int:
 
     steps = {
         "envelope": _timed(envelope, n, args.repeats),
+        "decode": _timed(decoding, n, args.repeats),
         "process_uplink": _timed(rest, n, args.repeats),
         "pipeline": _timed(whole, n, args.repeats),
     }

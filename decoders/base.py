@@ -97,33 +97,68 @@ def as_number(raw: Any) -> float | None:
     return None
 
 
+_new = object.__new__
+#: the slot descriptors of Reading: their ``__set__`` writes past the frozen ``__setattr__``
+_SLOTS: dict[str, Any] = dict(vars(Reading))
+_set_quantity = _SLOTS["quantity"].__set__
+_set_value = _SLOTS["value"].__set__
+_set_sensor = _SLOTS["sensor"].__set__
+_set_time = _SLOTS["time"].__set__
+
+
+def make_reading(quantity: Quantity, value: float, sensor: str = "") -> Reading:
+    """``Reading(quantity=..., value=..., sensor=...)`` without the frozen dataclass's
+    ``__init__`` (one ``object.__setattr__`` per field): the same object, about half the
+    cost, for the per-uplink path (#19). ``Reading`` has no ``__post_init__`` to skip."""
+    r: Reading = _new(Reading)
+    _set_quantity(r, quantity)
+    _set_value(r, value)
+    _set_sensor(r, sensor)
+    _set_time(r, None)
+    return r
+
+
 def normalize_table(decoded: Mapping[str, Any], fields: Sequence[Field]) -> Normalized:
     """Apply a normalization table to a vendor dict."""
     readings: list[Reading] = []
-    warnings: list[str] = []
+    warnings: list[str] | None = None
+    get = decoded.get
+    isfinite = math.isfinite
     for f in fields:
         key = f.key
-        raw = decoded.get(key) if "." not in key else lookup(decoded, key)
+        raw = get(key) if "." not in key else lookup(decoded, key)
         if raw is None:
             if not f.optional:
+                warnings = warnings or []
                 warnings.append(f"{key}: missing")
             continue
-        if f.nodata and not isinstance(raw, dict | list) and raw in f.nodata:
-            warnings.append(f"{key}: no data ({raw!r})")
-            continue
-        if type(raw) is float or (type(raw) is int):
-            num: float | None = float(raw)
+        t = type(raw)
+        if t is float or t is int:
+            if f.nodata and raw in f.nodata:
+                warnings = warnings or []
+                warnings.append(f"{key}: no data ({raw!r})")
+                continue
+            num: float = float(raw)
         else:
-            num = as_number(raw)
-        if num is None:
-            warnings.append(f"{key}: not a number ({raw!r})")
-            continue
-        value = num * f.scale + f.offset if (f.scale != 1.0 or f.offset) else num
-        if not math.isfinite(value):
+            if f.nodata and not isinstance(raw, dict | list) and raw in f.nodata:
+                warnings = warnings or []
+                warnings.append(f"{key}: no data ({raw!r})")
+                continue
+            maybe = as_number(raw)
+            if maybe is None:
+                warnings = warnings or []
+                warnings.append(f"{key}: not a number ({raw!r})")
+                continue
+            num = maybe
+        scale = f.scale
+        offset = f.offset
+        value = num * scale + offset if (scale != 1.0 or offset) else num
+        if not isfinite(value):
+            warnings = warnings or []
             warnings.append(f"{key}: not a finite number")
             continue
-        readings.append(Reading(quantity=f.quantity, value=value, sensor=f.sensor))
-    return Normalized(readings=tuple(readings), warnings=tuple(warnings))
+        readings.append(make_reading(f.quantity, value, f.sensor))
+    return Normalized(readings=tuple(readings), warnings=tuple(warnings) if warnings else ())
 
 
 class Decoder(ABC):
@@ -196,5 +231,6 @@ __all__ = [
     "Reading",
     "as_number",
     "lookup",
+    "make_reading",
     "normalize_table",
 ]

@@ -23,6 +23,7 @@ nothing for a frame with the poll-reply flag set; so do we, as a DecodeError.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -49,6 +50,14 @@ EXT_TIMESTAMP = 0x9
 EXT_ROM_ID = 0xF
 
 
+#: bytes 0-6: word 0, the SHT temperature (signed), word 2, the flags byte
+_HEAD = struct.Struct(">HhHB")
+#: the 4 probe bytes (7-10), read from their start
+_S16 = struct.Struct(">h")
+_U16 = struct.Struct(">H")
+_S32 = struct.Struct(">i")
+
+
 def _centi(raw: int) -> float:
     """Signed 0.01 unit value, as the vendor's ``parseFloat((x/100).toFixed(2))``."""
     return round(raw / 100, 2)
@@ -64,12 +73,16 @@ def decode_lht65_frame(payload: bytes, *, tmp117: bool) -> dict[str, Any]:
 
     ``tmp117`` enables Ext 2 (TMP117 probe), which only the LHT65N codec knows.
     """
-    r = Reader(payload)
-    word0 = r.u16()
-    sht_t = r.s16()
-    word2 = r.u16()
-    flags = r.u8()
-    probe = r.bytes(4)
+    if len(payload) >= 11:  # one unpack for the whole frame (#19); Reader's checks are moot
+        word0, sht_t, word2, flags = _HEAD.unpack_from(payload)
+        probe = bytes(payload[7:11])
+    else:  # too short: Reader raises the installer-facing PayloadLengthError
+        r = Reader(payload)
+        word0 = r.u16()
+        sht_t = r.s16()
+        word2 = r.u16()
+        flags = r.u8()
+        probe = r.bytes(4)
     ext = flags & 0x0F
     out: dict[str, Any] = {}
     if ext == EXT_TIMESTAMP:
@@ -83,34 +96,35 @@ def decode_lht65_frame(payload: bytes, *, tmp117: bool) -> dict[str, Any]:
         out["Hum_SHT"] = round((word2 & 0x0FFF) / 10, 1)
     if flags & 0x80:
         out["No_connect"] = "Sensor no connection"
-    p = Reader(probe, what="probe data")
     if ext == EXT_NONE:
         out["Ext_sensor"] = "No external sensor"
     elif ext == EXT_DS18B20:
         out["Ext_sensor"] = "Temperature Sensor"
-        out["TempC_DS"] = _centi(p.s16())
+        out["TempC_DS"] = _centi(_S16.unpack_from(probe)[0])
     elif ext == EXT_TMP117 and tmp117:
         out["Ext_sensor"] = "Temperature Sensor"
-        out["TempC_TMP117"] = _centi(p.s16())
+        out["TempC_TMP117"] = _centi(_S16.unpack_from(probe)[0])
     elif ext == EXT_INTERRUPT:
         out["Work_mode"] = "Interrupt Sensor send"
         out["Exti_pin_level"] = "High" if probe[0] else "Low"
         out["Exti_status"] = "True" if probe[1] else "False"
     elif ext == EXT_ILLUMINATION:
         out["Work_mode"] = "Illumination Sensor"
-        out["ILL_lx"] = p.u16()
+        out["ILL_lx"] = _U16.unpack_from(probe)[0]
     elif ext == EXT_ADC:
         out["Work_mode"] = "ADC Sensor"
-        out["ADC_V"] = p.u16() / 1000
+        out["ADC_V"] = _U16.unpack_from(probe)[0] / 1000
     elif ext == EXT_COUNT16:
         out["Work_mode"] = "Interrupt Sensor count"
-        out["Exit_count"] = p.u16()
+        out["Exit_count"] = _U16.unpack_from(probe)[0]
     elif ext == EXT_COUNT32:
         out["Work_mode"] = "Interrupt Sensor count"
-        out["Exit_count"] = p.s32()  # the vendor codec computes this as a signed 32-bit int
+        out["Exit_count"] = _S32.unpack_from(probe)[
+            0
+        ]  # the vendor codec computes this as a signed 32-bit int
     elif ext == EXT_TIMESTAMP:
         out["Work_mode"] = "DS18B20 & timestamp"
-        out["Systimestamp"] = p.s32()
+        out["Systimestamp"] = _S32.unpack_from(probe)[0]
     elif ext == EXT_ROM_ID:
         out["Work_mode"] = "DS18B20ID"
         out["ID"] = _hex_id(payload[2:6] + probe)
@@ -132,11 +146,13 @@ def normalize_lht65(decoded: Mapping[str, Any], fields: tuple[Field, ...]) -> No
     """The table, plus: "probe not connected" is a warning, and in Ext 9 mode the
     device's own ``Systimestamp`` becomes the readings' time."""
     n = normalize_table(decoded, fields)
+    stamp = decoded.get("Systimestamp")
+    if stamp is None and "No_connect" not in decoded:
+        return n  # the common frame: the table says it all
     warnings = list(n.warnings)
     readings = n.readings
     if "No_connect" in decoded:
         warnings.append(f"No_connect: {decoded['No_connect']}")
-    stamp = decoded.get("Systimestamp")
     if isinstance(stamp, int) and not isinstance(stamp, bool):
         if stamp > 0:
             when = datetime.fromtimestamp(stamp, tz=UTC)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from ingest.registry_queue import Work, decode, encode
@@ -176,3 +177,46 @@ def test_the_journal_is_trimmed_by_size(dsn: str) -> None:
         assert [j.f_cnt for j in reg.journal(key, limit=100)] == list(range(39, 29, -1))
     finally:
         reg.close()
+
+
+def test_registry_at_head_opens_without_alembic(tmp_path: Path) -> None:
+    """A registry database already migrated opens without importing alembic (#19: ~10 MB
+    per ingest worker); a new one and an older one are still migrated by alembic."""
+    import subprocess
+    import sys
+
+    from sqlalchemy import create_engine, text
+
+    from storage.migrations import script_heads, upgrade
+
+    heads = script_heads()
+    assert heads is not None and len(heads) == 1
+
+    def opens_with_alembic(dsn: str) -> bool:
+        probe = (
+            "import sys; from storage.registry import SqlRegistry; "
+            f"r = SqlRegistry({dsn!r}); r.close(); print('alembic' in sys.modules)"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+        ).stdout
+        return out.strip() == "True"
+
+    def stamped(dsn: str) -> set[str]:
+        engine = create_engine(dsn)
+        with engine.connect() as conn:
+            got = set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+        engine.dispose()
+        return got
+
+    new = f"sqlite:///{tmp_path / 'new.db'}"
+    assert opens_with_alembic(new)  # a new database: alembic creates the schema
+    assert stamped(new) == heads
+    assert not opens_with_alembic(new)  # at the head: no alembic
+    old = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(old)
+    upgrade(engine, "0001")  # a database of the first release
+    engine.dispose()
+    assert stamped(old) == {"0001"}
+    assert opens_with_alembic(old)  # alembic brings it up to the head
+    assert stamped(old) == heads
