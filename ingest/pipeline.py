@@ -144,7 +144,7 @@ class Pipeline:
     def __init__(
         self,
         *,
-        decoder_registry: DecoderCatalog = NATIVE,
+        decoder_catalog: DecoderCatalog = NATIVE,
         meta_lookup: Callable[[str], DeviceMeta | None] | None = None,
         envelope: Literal["tts", "chirpstack", "chirpstack-v3", "auto"] = "auto",
         default_site: str = "",
@@ -154,7 +154,7 @@ class Pipeline:
         max_decoded_depth: int = 32,
         max_decoded_items: int = 2000,
     ) -> None:
-        self.decoders = decoder_registry
+        self.decoders = decoder_catalog
         self.meta_lookup = meta_lookup or (lambda _key: None)
         self.envelope = envelope
         self.default_site = default_site

@@ -114,7 +114,7 @@ def redecode(
         ok = {k for k in {e.device_key for e in entries} if _matches(k, want, registry)}
         entries = [e for e in entries if e.device_key in ok]
     pipeline = Pipeline(
-        decoder_registry=decoders, meta_lookup=registry.device_meta, default_site=default_site
+        decoder_catalog=decoders, meta_lookup=registry.device_meta, default_site=default_site
     )
     devices: dict[str, DeviceStatus | None] = {}
     s = _Tally(dry_run=dry_run)

@@ -89,7 +89,7 @@ class IngestService(ProcessorMixin, WriterMixin, GapRefillMixin):
             dead_letter_payload_bytes=settings.ingest.dead_letter_payload_bytes,
         )
         self.pipeline = Pipeline(
-            decoder_registry=decoders or NATIVE,
+            decoder_catalog=decoders or NATIVE,
             meta_lookup=self._meta,
             envelope=settings.mqtt.envelope,
             default_site=settings.ingest.default_site,

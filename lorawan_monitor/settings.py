@@ -158,6 +158,10 @@ class InfluxSettings(BaseModel):
     timeout: float = Field(10.0, gt=0)
     batch_size: int = Field(5000, ge=1, le=100000)
     flush_interval: float = Field(0.5, gt=0)
+    #: seconds between two runs of the hourly uplink rollup the dashboards' frame-loss panels
+    #: read (`dashboards rollup --since 3h`), kept by `run` in a child process; 0 = off (with
+    #: `ingest` alone, or docker compose, the `dashboards rollup --every 5m` service does it)
+    rollup_every: int = Field(300, ge=0, le=86400)
 
     @field_validator("url")
     @classmethod

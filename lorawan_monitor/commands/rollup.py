@@ -18,14 +18,16 @@ import time
 from lorawan_monitor.errors import SinkError
 from lorawan_monitor.settings import load_settings
 
-_UNITS = {"m": 60, "h": 3600, "d": 86400}
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def duration(text: str) -> int:
-    """``90m``, ``3h``, ``30d`` -> seconds (argparse type)."""
-    m = re.fullmatch(r"\s*(\d+)\s*([mhd])\s*", text)
+    """``300s``, ``90m``, ``3h``, ``30d`` -> seconds (argparse type)."""
+    m = re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", text)
     if not m or int(m.group(1)) == 0:
-        raise argparse.ArgumentTypeError(f"expected a duration like 90m, 3h or 30d, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a duration like 300s, 90m, 3h or 30d, got {text!r}"
+        )
     return int(m.group(1)) * _UNITS[m.group(2)]
 
 

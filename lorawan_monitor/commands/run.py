@@ -36,20 +36,18 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(func=run)
 
 
-class EvaluatorProcess:
-    """``lorawan-monitor alerts run`` as a child of ``run``: started with the same
+class ChildProcess:
+    """A ``lorawan-monitor`` command as a child of ``run``: started with the same
     environment, dies with its parent (``PR_SET_PDEATHSIG``), restarted with backoff
-    (1 s doubling to 60 s) when it exits on its own. The lease in the registry database
-    still keeps evaluation to one acting process."""
+    (1 s doubling to 60 s) when it exits on its own."""
 
-    def __init__(self, rules_file: Path | None) -> None:
-        self.cmd = [sys.executable, "-m", "lorawan_monitor.cli", "alerts", "run"]
-        if rules_file is not None:
-            self.cmd += ["--rules", str(rules_file)]
+    def __init__(self, what: str, args: list[str]) -> None:
+        self.what = what
+        self.cmd = [sys.executable, "-m", "lorawan_monitor.cli", *args]
         self.proc: subprocess.Popen[bytes] | None = None
         self._started = 0.0
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._tend, name="alert-process", daemon=True)
+        self._thread = threading.Thread(target=self._tend, name=f"{what}-process", daemon=True)
 
     def _spawn(self) -> None:
         from lorawan_monitor.supervisor import _pdeathsig
@@ -57,7 +55,7 @@ class EvaluatorProcess:
         env = {k: v for k, v in os.environ.items() if k != "LORAWAN_SUPERVISOR_FD"}
         self.proc = subprocess.Popen(self.cmd, env=env, preexec_fn=_pdeathsig())  # noqa: PLW1509
         self._started = time.monotonic()
-        log.info("alert evaluator running in its own process (pid %d)", self.proc.pid)
+        log.info("%s running in its own process (pid %d)", self.what, self.proc.pid)
 
     def start(self) -> None:
         self._spawn()
@@ -72,7 +70,8 @@ class EvaluatorProcess:
             if time.monotonic() - self._started > 120:  # it had run a while: start again soon
                 backoff = 1.0
             log.error(
-                "alert evaluator process exited (code %s); restarting in %.0f s",
+                "%s process exited (code %s); restarting in %.0f s",
+                self.what,
                 proc.returncode,
                 backoff,
             )
@@ -92,6 +91,26 @@ class EvaluatorProcess:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
+
+
+class EvaluatorProcess(ChildProcess):
+    """``lorawan-monitor alerts run`` as a child of ``run``. The lease in the registry
+    database still keeps evaluation to one acting process."""
+
+    def __init__(self, rules_file: Path | None) -> None:
+        args = ["alerts", "run"]
+        if rules_file is not None:
+            args += ["--rules", str(rules_file)]
+        super().__init__("alert evaluator", args)
+
+
+def rollup_process(every_s: int) -> ChildProcess:
+    """``lorawan-monitor dashboards rollup --since 3h --every N``: keeps the hourly uplink
+    rollup of the frame-loss panels current (#15), so a single-host installation needs no
+    scheduler for it."""
+    return ChildProcess(
+        "uplink rollup", ["dashboards", "rollup", "--since", "3h", "--every", f"{every_s}s"]
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -134,12 +153,15 @@ def run(args: argparse.Namespace) -> int:
         # keeps its pace (bench/ingest_alerts.py); this process only keeps the gauge current
         alerting.act = False
         child = EvaluatorProcess(settings.alerts.rules_file)
+    children: list[ChildProcess] = [child] if child is not None else []
+    if settings.influx.url and settings.influx.rollup_every:
+        children.append(rollup_process(settings.influx.rollup_every))
     tune_gc()
     service.start()
     if alerting is not None:
         alerting.start()
-    if child is not None:
-        child.start()
+    for c in children:
+        c.start()
     host = args.host or settings.api.host
     port = args.port or settings.api.port
     try:
@@ -159,8 +181,8 @@ def run(args: argparse.Namespace) -> int:
         uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower())
     finally:
         log.info("stopping: flushing the buffer")
-        if child is not None:
-            child.stop()
+        for c in children:
+            c.stop()
         if alerting is not None:
             alerting.stop()
         service.stop()

@@ -29,7 +29,7 @@ ELSYS = bytes.fromhex("0100E202290400270506060308070E10")
 
 @pytest.fixture(scope="module")
 def pipeline() -> Pipeline:
-    return Pipeline(decoder_registry=with_repository(NATIVE, FIXTURE))
+    return Pipeline(decoder_catalog=with_repository(NATIVE, FIXTURE))
 
 
 def _tts(
@@ -203,7 +203,7 @@ def test_disabled_codecs_are_a_metric_and_strict_refuses(tmp_path: Path) -> None
     (tmp_path / "codecs.yaml").write_text("codecs: {bad.js: {models: [acme/a, acme/b]}}\n")
     reg = build_decoders(Settings(ingest={"codecs_dir": tmp_path}))  # type: ignore[arg-type]
     assert REGISTRY.get_sample_value("lorawan_codecs_disabled") == 2
-    r = Pipeline(decoder_registry=reg).process(_tts("acme/a", b"\x01"))
+    r = Pipeline(decoder_catalog=reg).process(_tts("acme/a", b"\x01"))
     assert r.record is not None and r.record.status == "codec_error"
     with pytest.raises(ConfigError, match="LORAWAN_INGEST__CODECS_STRICT"):
         build_decoders(Settings(ingest={"codecs_dir": tmp_path, "codecs_strict": True}))  # type: ignore[arg-type]

@@ -253,3 +253,51 @@ def test_run_evaluates_alerts_in_its_own_child_process(
     while Path(f"/proc/{child_pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not Path(f"/proc/{child_pid}").exists()  # it ended with run
+
+
+def test_run_keeps_the_uplink_rollup_current(
+    mosquitto: Mosquitto, influxd: Influxd, influx_db: str, tmp_path: Path
+) -> None:
+    """`run` on InfluxDB keeps the hourly rollup the frame-loss panels read
+    (LORAWAN_INFLUX__ROLLUP_EVERY, #15) in a child process: uplinks published while it runs
+    appear in ``lorawan_uplink_1h`` without anyone scheduling `dashboards rollup`."""
+    port = free_port()
+    env = _env(
+        mosquitto,
+        tmp_path,
+        LORAWAN_API__PORT=str(port),
+        LORAWAN_INFLUX__URL=influxd.url,
+        LORAWAN_INFLUX__DATABASE=influx_db,
+        LORAWAN_INFLUX__ROLLUP_EVERY="1",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lorawan_monitor.cli", "run"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        _poll(f"http://127.0.0.1:{port}/api/v1/health/ready", lambda r: r.status_code == 200, 60)
+        fleet = default_fleet(4, networks=("tts",))
+        start = datetime.now(UTC) - timedelta(seconds=600 * 5)  # within the rollup's 3 h
+        pub = Publisher("127.0.0.1", mosquitto.port, client_id=f"pub-{tmp_path.name}")
+        pub.publish(generate(fleet, start=start, count=20, seed=5))
+        pub.close()
+
+        def rolled_up() -> float:
+            r = httpx.get(
+                f"{influxd.url}/query",
+                params={"db": influx_db, "q": 'SELECT sum("uplinks") FROM "lorawan_uplink_1h"'},
+                timeout=5,
+            )
+            series = r.json()["results"][0].get("series") or []
+            return float(series[0]["values"][0][1]) if series else 0.0
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and rolled_up() < 20:
+            time.sleep(0.5)
+        assert rolled_up() == 20
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()[-2000:]
