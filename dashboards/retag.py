@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from lorawan_monitor.errors import ConfigError, SinkError
+from lorawan_monitor.settings import InfluxSettings
 
 #: tags ``retag`` may change; everything else of a series stays as it is
 RETAGGED = ("name", "site")
@@ -172,6 +173,20 @@ def retag(db: InfluxV1, devices: Iterable[Wanted]) -> RetagSummary:
         summary.devices += 1
         retag_device(db, want, types, summary)
     return summary
+
+
+def credentials(inf: InfluxSettings) -> tuple[dict[str, str], httpx.BasicAuth | None]:
+    """The headers and auth of a v1-API client for ``LORAWAN_INFLUX__*``: the token as
+    ``Authorization: Token`` (2.x/3.x compatibility), else basic auth (1.x users)."""
+    headers = {"User-Agent": "lorawan-monitor"}
+    auth: httpx.BasicAuth | None = None
+    if inf.token is not None:
+        headers["Authorization"] = f"Token {inf.token.get_secret_value()}"
+    elif inf.username:
+        auth = httpx.BasicAuth(
+            inf.username, inf.password.get_secret_value() if inf.password else ""
+        )
+    return headers, auth
 
 
 def client_for(url: str | None, api: str, headers: dict[str, str], auth: Any) -> httpx.Client:

@@ -28,21 +28,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
-    import httpx
 
-    from dashboards.retag import InfluxV1, Wanted, client_for, retag
+    from dashboards.retag import InfluxV1, Wanted, client_for, credentials, retag
     from lorawan_monitor.wiring import build_registry
 
     settings = load_settings()
     inf = settings.influx
-    headers = {"User-Agent": "lorawan-monitor"}
-    auth: httpx.BasicAuth | None = None
-    if inf.token is not None:
-        headers["Authorization"] = f"Token {inf.token.get_secret_value()}"
-    elif inf.username:
-        auth = httpx.BasicAuth(
-            inf.username, inf.password.get_secret_value() if inf.password else ""
-        )
+    headers, auth = credentials(inf)
     try:
         client = client_for(inf.url, inf.api, headers, auth)
     except ConfigError as exc:

@@ -47,7 +47,7 @@ def add_action(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 def run(args: argparse.Namespace) -> int:
     import httpx
 
-    from dashboards.retag import InfluxV1
+    from dashboards.retag import InfluxV1, credentials
     from dashboards.rollup import rollup
 
     settings = load_settings()
@@ -58,14 +58,7 @@ def run(args: argparse.Namespace) -> int:
             "store needs none, its queries are local)\n"
         )
         return 2
-    headers = {"User-Agent": "lorawan-monitor"}
-    auth: httpx.BasicAuth | None = None
-    if inf.token is not None:
-        headers["Authorization"] = f"Token {inf.token.get_secret_value()}"
-    elif inf.username:
-        auth = httpx.BasicAuth(
-            inf.username, inf.password.get_secret_value() if inf.password else ""
-        )
+    headers, auth = credentials(inf)
     with httpx.Client(base_url=inf.url, headers=headers, auth=auth, timeout=600) as client:
         db = InfluxV1(client, inf.database)
         while True:
