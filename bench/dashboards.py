@@ -4,9 +4,13 @@ Starts its own ``influxd`` (Debian package ``influxdb``) on a free loopback port
 temporary data directory, writes simulated points following the schema (the small city of
 ``tests/dashboards/conftest.py`` repeated: every quantity the dashboards query, one
 ``lorawan_uplink`` point per uplink, ``device_location``, ``lorawan_alert``), then runs
-every panel query of the committed dashboards with Grafana's substitutions for a 30-day
-range (``$__interval`` = 1h, every variable on "All") and prints the time of each, slowest
-first. Each query runs ``--rounds`` times; the median counts, the range is printed.
+every panel query of the committed dashboards with Grafana's substitutions (every variable
+on "All") for a 30-day and a 7-day range and prints the time of each, slowest first.
+``$__interval`` is computed per panel as Grafana does (``dashboards/interval.py``: range /
+the panel's Max data points, rounded to Grafana's nice intervals, at least its Min
+interval); a query grouped by ``$__interval`` also runs as before #15's resolutions, with
+one fixed 1h, in the same run, side by side. Each query runs ``--rounds`` times; the
+median counts, the range is printed.
 The hourly rollup (``dashboards/rollup.py``) is backfilled first (timed), and the
 frame-loss panels also run as they were before it (raw frame counters), side by side.
 
@@ -33,11 +37,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dashboards.generate import load_committed  # noqa: E402
+from dashboards.interval import Interval, panel_interval  # noqa: E402
 from tests.dashboards.conftest import DEVICES, Dev, _esc, _line, _value  # noqa: E402
-from tests.dashboards.test_queries_influx import interpolate  # noqa: E402
+from tests.dashboards.test_queries_influx import FIXED_HOUR, interpolate  # noqa: E402
 from tests.servers import running_influxd  # noqa: E402
 
 SITES = tuple(f"Standort {i:02d}" for i in range(25))
+DAY_MS = 86_400_000
+Query = tuple[str, str, str, dict[str, Any] | None]
 
 
 def fleet(n: int) -> list[tuple[int, Dev]]:
@@ -122,7 +129,7 @@ def lines(n_devices: int, days: int, every_s: int, now_s: int) -> Iterator[list[
         yield batch
 
 
-def raw_frame_loss_queries() -> list[tuple[str, str, str]]:
+def raw_frame_loss_queries() -> list[Query]:
     """The frame-loss panels as they were before the rollup (#15), on raw uplinks. (The two
     uplink-count panels were measured on the rollup too, 2026-12-04, and stayed raw: a
     count of raw points was faster than a sum over the rollup.)"""
@@ -139,31 +146,68 @@ def raw_frame_loss_queries() -> list[tuple[str, str, str]]:
         every=None,
     )
     return [
-        ("network: BEFORE (raw) Paketverlust [A]", iq.frame_loss(iq.LOSS), "raw"),
+        ("network: BEFORE (raw) Paketverlust [A]", iq.frame_loss(iq.LOSS), "raw", None),
         (
             "network: BEFORE (raw) Fehlende Frames je Stunde [A]",
             iq.frame_loss(iq.MISSED, "device", every="1h"),
             "raw",
+            None,
         ),
-        ("network: BEFORE (raw) Paketverlust je Gerät [A]", received, "raw"),
+        ("network: BEFORE (raw) Paketverlust je Gerät [A]", received, "raw", None),
         (
             "network: BEFORE (raw) Paketverlust je Gerät [B]",
             iq.frame_loss(f'{iq.MISSED} AS "missed", {iq.LOSS} AS "loss"', "device"),
             "raw",
+            None,
         ),
     ]
 
 
-def panel_queries() -> list[tuple[str, str, str]]:
-    out = []
+def panel_queries() -> list[Query]:
+    out: list[Query] = []
     for name, board in load_committed().items():
         for panel in board["panels"]:
             for t in panel.get("targets", []):
                 if not t.get("hide"):
-                    out.append((f"{name}: {panel['title']} [{t['refId']}]", t["query"], name))
+                    label = f"{name}: {panel['title']} [{t['refId']}]"
+                    out.append((label, t["query"], name, panel))
         for v in board["templating"]["list"]:
-            out.append((f"{name}: variable {v['name']}", v["query"], name))
+            out.append((f"{name}: variable {v['name']}", v["query"], name, None))
     return out
+
+
+def run_query(
+    client: httpx.Client, url: str, label: str, q: str, rounds: int
+) -> tuple[list[float], dict[str, Any]]:
+    """``rounds`` times ``q``; the times and the (last) result."""
+    times = []
+    res: dict[str, Any] = {}
+    for _ in range(rounds):
+        t = time.perf_counter()
+        r = client.get(f"{url}/query", params={"db": "bench", "q": q, "epoch": "ms"})
+        times.append(time.perf_counter() - t)
+        r.raise_for_status()
+        res = r.json()["results"][0]
+        if "error" in res:
+            raise SystemExit(f"{label}: {res['error']}\n{q}")
+    return times, res
+
+
+def figures(times: list[float], res: dict[str, Any], interval: Interval) -> dict[str, Any]:
+    return {
+        "interval": interval.text,
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "max_s": max(times),
+        "rows": sum(len(s["values"]) for s in res.get("series", [])),
+    }
+
+
+def _fig(f: dict[str, Any]) -> str:
+    return (
+        f"{f['interval']:>4} {f['median_s']:7.3f} s ({f['min_s']:.3f}-{f['max_s']:.3f}) "
+        f"{f['rows']:7d} rows"
+    )
 
 
 def main() -> int:
@@ -212,32 +256,34 @@ def main() -> int:
         )
         results: list[dict[str, Any]] = []
         values: dict[str, Any] = {}
-        for label, query, board in panel_queries() + raw_frame_loss_queries():
-            q = interpolate(query, now_s, days=args.days)
-            times = []
-            for _ in range(args.rounds):
-                t = time.perf_counter()
-                r = client.get(
-                    f"{influxd.url}/query", params={"db": "bench", "q": q, "epoch": "ms"}
-                )
-                times.append(time.perf_counter() - t)
-                r.raise_for_status()
-                res = r.json()["results"][0]
-                if "error" in res:
-                    raise SystemExit(f"{label}: {res['error']}\n{q}")
-            rows = sum(len(s["values"]) for s in res.get("series", []))
-            if label.endswith("Paketverlust [A]"):
-                values[label] = res["series"][0]["values"][0][1] if res.get("series") else None
-            results.append(
-                {
-                    "panel": label,
-                    "board": board,
-                    "median_s": statistics.median(times),
-                    "min_s": min(times),
-                    "max_s": max(times),
-                    "rows": rows,
-                }
-            )
+        ranges = sorted({args.days, 7}, reverse=True)
+        for label, query, board, panel in panel_queries() + raw_frame_loss_queries():
+            grouped = "$__interval" in query
+            entry: dict[str, Any] = {
+                "panel": label,
+                "board": board,
+                "grouped": grouped,
+                "ranges": {},
+            }
+            for days in ranges:
+                after_iv = panel_interval(panel, days * DAY_MS) if panel else FIXED_HOUR
+                q = interpolate(query, now_s, days=days, interval=after_iv)
+                times, res = run_query(client, influxd.url, label, q, args.rounds)
+                after = figures(times, res, after_iv)
+                before = after  # the same query when it is not grouped by $__interval
+                if grouped and after_iv != FIXED_HOUR:
+                    q = interpolate(query, now_s, days=days, interval=FIXED_HOUR)
+                    times, res = run_query(client, influxd.url, label, q, args.rounds)
+                    before = figures(times, res, FIXED_HOUR)
+                entry["ranges"][days] = {"before": before, "after": after}
+                if days == args.days:
+                    entry.update(after)
+                    if label.endswith("Paketverlust [A]"):
+                        series = res.get("series")
+                        values[label] = series[0]["values"][0][1] if series else None
+            # the old fixed time(1h) of "Uplinks je Gerät und Stunde" is the before of its
+            # successor grouped by $__interval (min 1h), so it is measured as above
+            results.append(entry)
         retag_s = None
         if args.retag:
             from dashboards.retag import InfluxV1, Wanted, retag
@@ -285,7 +331,7 @@ def main() -> int:
     for r in results[: args.top]:
         print(  # noqa: T201
             f"{r['median_s']:8.3f} s ({r['min_s']:.3f}-{r['max_s']:.3f})  {r['rows']:7d} rows  "
-            f"{r['panel']}"
+            f"{r['interval']:>4}  {r['panel']}"
         )
     print(f"frame loss over the range, rollup vs raw: {values}")  # noqa: T201
     print("panels on the rollup (now) and on raw uplinks (before), side by side:")  # noqa: T201
@@ -297,6 +343,34 @@ def main() -> int:
             )
     for b, s in summary["per_board_max_s"].items():
         print(f"slowest on {b}: {s:.3f} s")  # noqa: T201
+    print(  # noqa: T201
+        "queries grouped by $__interval: before (one fixed 1h) and after (the panel's "
+        "interval as Grafana computes it), median and range of "
+        f"{args.rounds} rounds, side by side:"
+    )
+    for r in sorted(results, key=lambda r: r["panel"]):
+        for days, pair in r["ranges"].items():
+            if pair["before"] is pair["after"]:
+                if r["grouped"]:
+                    print(  # noqa: T201
+                        f"{days:3d} d  before = after (1h: the same query) "
+                        f"{_fig(pair['after'])}  {r['panel']}"
+                    )
+                continue
+            ratio = pair["before"]["median_s"] / max(pair["after"]["median_s"], 1e-9)
+            print(  # noqa: T201
+                f"{days:3d} d  before {_fig(pair['before'])}  after {_fig(pair['after'])}  "
+                f"{ratio:5.1f}x  {r['panel']}"
+            )
+    for days in sorted({args.days, 7}, reverse=True):
+        top = max(
+            (r for r in results if r["board"] != "raw"),
+            key=lambda r: r["ranges"][days]["after"]["median_s"],
+        )
+        print(  # noqa: T201
+            f"slowest panel after, {days} days: {_fig(top['ranges'][days]['after'])}  "
+            f"{top['panel']}"
+        )
     return 0
 
 

@@ -31,6 +31,7 @@ from dashboards.grafana import (
     unit_override,
 )
 from dashboards.influxql import LOCATION, select, where
+from dashboards.interval import CITY_CURVE
 from decoders.quantities import Quantity as Q
 
 #: per-device series: the registry name and site for the legend, the DevEUI for the link
@@ -90,6 +91,7 @@ def mean_panel(
         unit=unit_of(q),
         th=steps,
         color_by_thresholds=False,
+        resolution=CITY_CURVE,
     )
     mode = None
     if steps is not None:
@@ -333,6 +335,7 @@ def environment(o: Options) -> Json:
             ),
         ],
         unit=unit_of(Q.WIND_SPEED),
+        resolution=CITY_CURVE,
     )
     b.add(lines(wind).data_links([installer_link(o, SERIES_EUI)]))
     direction = common_panel(
@@ -345,6 +348,7 @@ def environment(o: Options) -> Json:
         unit=unit_of(Q.WIND_DIRECTION),
         minimum=0,
         maximum=360,
+        resolution=CITY_CURVE,
     )
     b.add(lines(direction, points=True).data_links([installer_link(o, SERIES_EUI)]))
     for every, title in (

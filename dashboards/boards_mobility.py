@@ -24,6 +24,7 @@ from dashboards.grafana import (
     unit_of,
 )
 from dashboards.influxql import counter_increase, select
+from dashboards.interval import FLEET, STATE_TIMELINE
 from decoders.quantities import Quantity as Q
 
 
@@ -72,6 +73,7 @@ def _parking(o: Options, b: Board, category: str) -> None:
         th=marks.OCCUPANCY,
         minimum=0,
         maximum=100,
+        resolution=FLEET,
     )
     b.add(
         lines(share)
@@ -96,6 +98,7 @@ def _parking(o: Options, b: Board, category: str) -> None:
         ],
         unit=unit_of(occ),
         th=((None, "green"), (1, "red")),
+        resolution=STATE_TIMELINE,
     )
     b.add(
         per_space.show_value(common.VisibilityMode.NEVER)

@@ -16,6 +16,7 @@ from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as gm
 from grafana_foundation_sdk.models import piechart as piemodel
 
+from dashboards import interval as res
 from dashboards import marks
 from dashboards.boards_city import variables
 from dashboards.boards_mobility import bar_look, stat_look
@@ -231,6 +232,7 @@ def _alerts(o: Options, b: Board) -> None:
         ),
         [target("A", timeline, alias="$tag_rule · $tag_device")],
         th=((None, "green"), (1, "red")),
+        resolution=res.STATE_TIMELINE,
     )
     p = (
         p.show_value(common.VisibilityMode.NEVER)
@@ -313,6 +315,7 @@ def _radio(o: Options, b: Board, field: str, title: str, desc: str, agg: str = "
         desc,
         [target("A", select(f'{agg}("{field}")', UPLINK, None, *BY_DEVICE), alias=ALIAS)],
         unit=UPLINK_UNITS[field],
+        resolution=res.PER_DEVICE,
     )
     b.add(lines(p).data_links([installer_link(o, SERIES_EUI)]))
 
@@ -384,20 +387,22 @@ def _silent(o: Options, b: Board) -> None:
     b.row(o.t("Stille Geräte", "Silent devices"))
     p = common_panel(
         statetimeline.Panel(),
+        o.t("Uplinks je Gerät im Verlauf (rot = still)", "Uplinks per device (red = silent)"),
         o.t(
-            "Uplinks je Gerät und Stunde (rot = still)",
-            "Uplinks per device and hour (red = silent)",
+            "Uplinks je Gerät und Zeitabschnitt; Abschnitte ohne Uplink sind rot. Ein "
+            "Abschnitt ist mindestens eine Stunde lang (7 Tage: 1 Stunde, 30 Tage: 3 Stunden).",
+            "Uplinks per device and time bucket; buckets without an uplink are red. A bucket "
+            "is at least an hour (7 days: 1 hour, 30 days: 3 hours).",
         ),
-        o.t("Stunden ohne Uplink sind rot.", "Hours without an uplink are red."),
         [
             target(
                 "A",
-                select('count("f_cnt")', UPLINK, None, *BY_DEVICE, every="1h", fill="0"),
+                select('count("f_cnt")', UPLINK, None, *BY_DEVICE, fill="0"),
                 alias=ALIAS,
             )
         ],
         th=((None, "red"), (1, "green")),
-        interval="1h",
+        resolution=res.SILENT_TIMELINE,
     )
     p = p.show_value(common.VisibilityMode.NEVER).merge_values(False).row_height(0.8)
     b.add(p.data_links([installer_link(o, SERIES_EUI)]), w=24, h=10)
@@ -477,6 +482,7 @@ def _decoding(o: Options, b: Board) -> None:
                 alias="$tag_model",
             )
         ],
+        resolution=res.FLEET,
     )
     b.add(lines(p, bars=True, stack=True, calcs=("sum", "max")))
     t = common_panel(
@@ -574,6 +580,7 @@ def _radio_row(o: Options, b: Board) -> None:
         ),
         [target("A", select('mean("gateway_count")', UPLINK, None, *BY_DEVICE), alias=ALIAS)],
         decimals=1,
+        resolution=res.PER_DEVICE,
     )
     b.add(lines(gw).data_links([installer_link(o, SERIES_EUI)]), w=8)
     _radio(
@@ -644,6 +651,7 @@ def _batteries(o: Options, b: Board) -> None:
         color_by_thresholds=False,
         minimum=0,
         maximum=100,
+        resolution=res.PER_DEVICE_SLOW,
     )
     level = lines(level, marks=common.GraphThresholdsStyleMode.DASHED)
     b.add(level.data_links([installer_link(o, SERIES_EUI)]), w=24)

@@ -41,6 +41,7 @@ from grafana_foundation_sdk.cog.plugins import register_default_plugins
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as gm
 
+from dashboards.interval import Resolution
 from decoders.quantities import CATALOGUE, Quantity
 
 #: the datasource uid provisioned in provisioning/datasources/influxdb.yaml
@@ -296,11 +297,16 @@ def common_panel(
     th: Sequence[tuple[float | None, str]] | None = None,
     color_by_thresholds: bool = True,
     interval: str | None = None,
+    resolution: Resolution | None = None,
     decimals: int | None = None,
     minimum: float | None = None,
     maximum: float | None = None,
 ) -> AnyPanel:
-    """Title, description, datasource, queries, unit, thresholds and limits of any panel."""
+    """Title, description, datasource, queries, unit, thresholds and limits of any panel.
+
+    ``interval`` is a fixed min interval (for queries with a fixed ``time(1h)``);
+    ``resolution`` sets Max data points and Min interval for queries grouped by
+    ``$__interval`` (``dashboards/interval.py``)."""
     p = p.title(title).description(desc).datasource(datasource()).unit(unit)
     for t in targets:
         p = p.with_target(t)
@@ -311,6 +317,10 @@ def common_panel(
         p = p.color_scheme(palette())
     if interval:
         p = p.interval(interval)
+    if resolution is not None:
+        p = p.max_data_points(resolution.max_data_points)
+        if resolution.min_interval:
+            p = p.interval(resolution.min_interval)
     if decimals is not None:
         p = p.decimals(decimals)
     if minimum is not None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from dashboards.generate import load_committed
+from dashboards.interval import Interval, panel_interval
 from tests.dashboards.conftest import FilledInflux
 
 pytestmark = pytest.mark.integration
@@ -38,17 +39,26 @@ def escape_regex(value: str) -> str:
     return re.sub(r"[\\^$*+?.()|\[\]{}/]", lambda m: "\\" + m.group(0), value)
 
 
+#: what ``interpolate`` substitutes when given no interval (the bench's "before": one fixed 1h)
+FIXED_HOUR = Interval(text="1h", ms=3_600_000)
+
+
 def interpolate(
-    query: str, now_s: int, selected: dict[str, list[str]] | None = None, days: int = 7
+    query: str,
+    now_s: int,
+    selected: dict[str, list[str]] | None = None,
+    days: int = 7,
+    interval: Interval = FIXED_HOUR,
 ) -> str:
     """Substitute as Grafana does for InfluxQL: $timeFilter in epoch ms, ${__from} and
-    ${__to} (the range in epoch ms), $__interval,
-    $__interval_ms, and multi-value variables as ``(a|b)`` (or the ``.*`` "All" value)."""
+    ${__to} (the range in epoch ms), $__interval and $__interval_ms (``interval``: the
+    panel's, from ``dashboards.interval.panel_interval``), and multi-value variables as
+    ``(a|b)`` (or the ``.*`` "All" value)."""
     selected = selected or {}
     start_ms, end_ms = (now_s - days * 86400) * 1000, now_s * 1000
     out = query.replace("$timeFilter", f"time >= {start_ms}ms and time <= {end_ms}ms")
     out = out.replace("${__from}", str(start_ms)).replace("${__to}", str(end_ms))
-    out = out.replace("$__interval_ms", "3600000").replace("$__interval", "1h")
+    out = out.replace("$__interval_ms", str(interval.ms)).replace("$__interval", interval.text)
     for name in ("application", "site", "name"):
         values = selected.get(name)
         if not values:
@@ -105,7 +115,7 @@ def test_city_covers_every_measurement_queried(city: FilledInflux) -> None:
 def test_panel_query_returns_expected_series(
     city: FilledInflux, board: dict[str, Any], panel: dict[str, Any], target: dict[str, Any]
 ) -> None:
-    q = interpolate(target["query"], city.now_s)
+    q = interpolate(target["query"], city.now_s, interval=_interval(panel))
     got = series(city.query(q), q)
     assert got, f"no data for panel {panel['title']!r}: {q}"
     want_tags = group_tags(target["query"])
@@ -123,6 +133,11 @@ def test_panel_query_returns_expected_series(
         assert {s["tags"]["site"] for s in got} == sites, q
 
 
+def _interval(panel: dict[str, Any], days: int = 7) -> Interval:
+    """The panel's $__interval for the range the tests query, as Grafana computes it."""
+    return panel_interval(panel, days * 86_400_000)
+
+
 def _devices() -> tuple[Any, ...]:
     from tests.dashboards.conftest import DEVICES
 
@@ -135,7 +150,7 @@ def test_panel_query_honours_selected_site(
 ) -> None:
     """Selecting two sites (one with a space and dot, one with a slash) restricts the series."""
     chosen = ["St. Georg", "Ring/Nord", "Strand"]
-    q = interpolate(target["query"], city.now_s, {"site": chosen})
+    q = interpolate(target["query"], city.now_s, {"site": chosen}, interval=_interval(panel))
     got = series(city.query(q), q)
     devs = {d.device for d in _devices() if d.site in chosen}
     for s in got:

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from dashboards.influxql import MISSED, ROLLUP, frame_loss
+from dashboards.interval import panel_interval
 from dashboards.retag import InfluxV1
 from dashboards.rollup import rollup
 from decoders.catalog import NATIVE
@@ -111,7 +112,9 @@ def test_simulator_covers_the_dashboards_core_measurements(simulated: Simulated)
 def test_panel_query_runs_on_simulated_data(
     simulated: Simulated, board: dict[str, Any], panel: dict[str, Any], target: dict[str, Any]
 ) -> None:
-    q = interpolate(target["query"], simulated.now_s)
+    q = interpolate(
+        target["query"], simulated.now_s, interval=panel_interval(panel, 7 * 86_400_000)
+    )
     got = series(simulated.query(q), q)  # raises on an InfluxQL error
     if '"missed" > 0' in q and not got:
         # only the hours that missed frames are returned: none means none were missed,
