@@ -391,7 +391,11 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--count", type=int, default=60000)
     ap.add_argument("--devices", type=int, default=50)
-    ap.add_argument("--only", default=",".join(CONSUMERS), help="comma-separated consumers")
+    ap.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated consumers (default: all; base-1 / base-2 only with --baseline-tree)",
+    )
     ap.add_argument("--stall", type=float, default=30, help="give up after N s without progress")
     ap.add_argument("--json", type=Path, help="also write every run here")
     ap.add_argument(
@@ -409,7 +413,10 @@ def main() -> int:
     args = ap.parse_args()
     global BASELINE_TREE
     BASELINE_TREE = args.baseline_tree
-    names = [n for n in args.only.split(",") if n]
+    if args.only is None:
+        names = [n for n in CONSUMERS if args.baseline_tree or not n.startswith("base-")]
+    else:
+        names = [n for n in args.only.split(",") if n]
     if unknown := set(names) - set(CONSUMERS):
         ap.error(f"unknown consumers: {', '.join(sorted(unknown))}")
     if {"base-1", "base-2"} & set(names) and args.baseline_tree is None:
