@@ -197,18 +197,28 @@ class IngestService(ProcessorMixin, WriterMixin, GapRefillMixin):
         take what the broker had queued for this session (until nothing came for ``quiet``
         seconds and all of it is buffered and acknowledged), end the session (expiry 0),
         then write everything out. True when nothing is left behind: the broker queues
-        nothing more for this client id and this buffer is empty."""
+        nothing more for this client id and this buffer is empty. With sources (#16) this
+        covers every source's session (``MultiSourceTransport.leave``); one whose broker is
+        down makes it False (the others are drained all the same)."""
         t = self._transport
         deadline = time.monotonic() + timeout
-        connected = getattr(t, "connected", None)
-        if t is None or connected is None or not connected.wait(min(30.0, timeout)):
-            log.error("retire: not connected to the MQTT broker")
-            self.stop(flush_timeout=max(1.0, deadline - time.monotonic()))
-            return False
-        if topics and not t.unsubscribe(topics):  # type: ignore[attr-defined]
-            log.error("retire: the broker did not confirm the unsubscribe")
-            self.stop(flush_timeout=max(1.0, deadline - time.monotonic()))
-            return False
+        leave = getattr(t, "leave", None)
+        unfinished: list[str] = []
+        if leave is not None:  # several sources (#16): each source's session, ``topics`` unused
+            unfinished = leave(min(30.0, timeout))
+            if len(unfinished) == len(getattr(t, "transports", ())):
+                self.stop(flush_timeout=max(1.0, deadline - time.monotonic()))
+                return False
+        else:
+            connected = getattr(t, "connected", None)
+            if t is None or connected is None or not connected.wait(min(30.0, timeout)):
+                log.error("retire: not connected to the MQTT broker")
+                self.stop(flush_timeout=max(1.0, deadline - time.monotonic()))
+                return False
+            if topics and not t.unsubscribe(topics):  # type: ignore[attr-defined]
+                log.error("retire: the broker did not confirm the unsubscribe")
+                self.stop(flush_timeout=max(1.0, deadline - time.monotonic()))
+                return False
         last, since = -1, time.monotonic()
         while time.monotonic() < deadline:
             now = time.monotonic()
@@ -222,7 +232,9 @@ class IngestService(ProcessorMixin, WriterMixin, GapRefillMixin):
         left = self.buffer.depth + self.buffer.registry_pending
         if left:
             log.error("retire: %d points / registry updates could not be written yet", left)
-        return left == 0
+        if unfinished:
+            log.error("retire: the sessions on source(s) %s are not drained", ", ".join(unfinished))
+        return left == 0 and not unfinished
 
     def stop(self, *, flush_timeout: float = 10.0, expire_session: bool = False) -> None:
         """Stop taking messages, process what was received, try to flush the buffer."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -87,6 +88,7 @@ class SourceTransport(MqttTransport):
         on_connect: Callable[[bool], None] | None = None,
         client_factory: ClientFactory | None = None,
         state: ServiceState | None = None,
+        subscribe: bool = True,
     ) -> None:
         base = settings.mqtt.client_id or default_client_id()
         client_id = source.client_id or f"{base}-{source.name}"
@@ -97,6 +99,7 @@ class SourceTransport(MqttTransport):
             # None: the transport's own choice (its fast client, or plain paho as fallback)
             client_factory=client_factory,
             state=state,
+            subscribe=subscribe,
         )
         self.index = index
         self.name = source.name
@@ -198,7 +201,10 @@ class MultiSourceTransport:
         watermarks: Callable[[], dict[str, datetime]] | None = None,
         refill_transport: Any = None,
         state: ServiceState | None = None,
+        subscribe: bool = True,
     ) -> None:
+        """``subscribe`` False: a drain of a retired worker (#16) — resume each source's
+        session without subscribing and without a gap refill (:meth:`leave`)."""
         if not settings.sources:
             raise ConfigError("LORAWAN_SOURCES: no sources configured")
         self.settings = settings
@@ -216,6 +222,7 @@ class MultiSourceTransport:
             s.name: threading.Lock() for s in settings.sources
         }
         self._stopped = threading.Event()
+        self._subscribe = subscribe
         self.received: dict[str, int] = {s.name: 0 for s in settings.sources}
         self.transports: list[SourceTransport] = []
         for i, source in enumerate(settings.sources):
@@ -229,6 +236,7 @@ class MultiSourceTransport:
                     on_connect=_bind(self._connected, source),
                     client_factory=client_factory,
                     state=self.state,
+                    subscribe=subscribe,
                 )
             )
         _COLLECTOR.current = self
@@ -246,6 +254,8 @@ class MultiSourceTransport:
         return on_message
 
     def start(self) -> None:
+        if not self._subscribe:
+            self._stopped.set()  # a drain: no gap refill
         for t in self.transports:
             t.start()
         for source in self.settings.sources:
@@ -265,6 +275,30 @@ class MultiSourceTransport:
                 t.stop(expire_session=expire_session)
             except Exception as exc:  # one source's trouble must not keep the others open
                 log.warning("source %r: stopping failed: %s", t.name, exc)
+
+    def leave(self, timeout: float = 30.0) -> list[str]:
+        """A drain of a retired worker (#16): on each source, wait for the connection (the
+        worker's session resumed) and unsubscribe the worker's filters, so its broker routes
+        nothing new to that session; what it queued still comes. Returns the names of the
+        sources where that failed (broker down, no UNSUBACK): their sessions stay, and the
+        drain is tried again at the next start."""
+        deadline = time.monotonic() + timeout
+        failed = []
+        for t in self.transports:
+            if not t.connected.wait(max(0.1, deadline - time.monotonic())):
+                log.error(
+                    "drain: source %r (%s:%s) not reachable; its session of client id %s "
+                    "stays until the next start",
+                    t.name,
+                    t.settings.host,
+                    t.settings.port,
+                    t.settings.client_id,
+                )
+                failed.append(t.name)
+            elif not t.unsubscribe(t.settings.topic_filters()):
+                log.error("drain: source %r did not confirm the unsubscribe", t.name)
+                failed.append(t.name)
+        return failed
 
     def ack(self, tokens: Sequence[Any]) -> None:
         """Hand each token back to the source that produced it."""
@@ -516,11 +550,13 @@ def for_worker(settings: Settings, index: int) -> Settings:
 
 
 def transport_factory(
-    settings: Settings,
+    settings: Settings, *, subscribe: bool = True
 ) -> Callable[[Callable[[RawMessage], None], ServiceState], MultiSourceTransport] | None:
     """What ``IngestService(transport_factory=...)`` takes: None without sources (the one
     ``LORAWAN_MQTT__*`` broker, unchanged). The service calls it with its ``feed`` and its
-    readiness state."""
+    readiness state. ``subscribe`` False: a drain (:meth:`MultiSourceTransport.leave`)."""
     if not settings.sources:
         return None
-    return lambda feed, state: MultiSourceTransport(settings, feed, state=state)
+    return lambda feed, state: MultiSourceTransport(
+        settings, feed, state=state, subscribe=subscribe
+    )

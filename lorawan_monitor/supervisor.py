@@ -224,6 +224,12 @@ def member_env(base: dict[str, str], m: Member) -> dict[str, str]:
     return env
 
 
+def member_index(m: Member) -> int | None:
+    """Worker *n*'s number (``worker-<n>``, :func:`members_for`); None for ``ingest``."""
+    prefix, _, number = m.name.partition("-")
+    return int(number) if prefix == "worker" and number.isdigit() else None
+
+
 def drain(
     retired: Sequence[Member],
     base_env: dict[str, str],
@@ -244,6 +250,10 @@ def drain(
         env["LORAWAN_INGEST__METRICS_PORT"] = "0"
         env.pop("LORAWAN_INGEST__DEVICES_FILE", None)
         env.pop(ENV_ROOT_LOCKED, None)
+        env.pop(ENV_INDEX, None)
+        index = member_index(m)
+        if index is not None:  # its sessions on the sources it served (#16)
+            env[ENV_INDEX] = str(index)
         if Path(m.data_dir).resolve() == root.resolve():
             env[ENV_ROOT_LOCKED] = "1"
         log.info(

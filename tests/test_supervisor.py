@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lorawan_monitor.errors import ConfigError
-from lorawan_monitor.supervisor import DataDirLock, Layout, Member, members_for
+from lorawan_monitor.supervisor import DataDirLock, Layout, Member, member_index, members_for
 
 ROOT = Path(__file__).resolve().parents[1]
 TOPICS = ["application/+/device/+/event/+"]
@@ -62,6 +62,14 @@ def test_members_of_one_and_of_several(tmp_path: Path) -> None:
     assert members_for(3, "lm-host", tmp_path, TOPICS, "other")[2] != three[2]
     # the members of two workers are those of three, but one
     assert set(members_for(2, "lm-host", tmp_path, TOPICS, None)) == set(three[:2])
+
+
+def test_member_index_is_the_worker_number_its_drain_serves_sources_as(tmp_path: Path) -> None:
+    # a drain of worker n takes over the sessions for_worker(settings, n) had (#16)
+    three = members_for(3, "lm-host", tmp_path, TOPICS, None)
+    assert [member_index(m) for m in three] == [1, 2, 3]
+    [one] = members_for(1, "lm-host", tmp_path, TOPICS, None)
+    assert member_index(one) is None  # the single ingest: the sources unchanged
 
 
 def test_layout_round_trip_and_unreadable_file(tmp_path: Path) -> None:

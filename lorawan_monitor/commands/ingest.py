@@ -200,7 +200,8 @@ def _build(args: argparse.Namespace, settings: Settings) -> tuple[Any, Any]:
         store=build_store(settings),
         registry=registry,
         decoders=build_decoders(settings),
-        transport_factory=transport_factory(settings),  # several sources (#16); else None
+        # several sources (#16); else None. A drain resumes their sessions unsubscribed
+        transport_factory=transport_factory(settings, subscribe=not args.drain),
         state=state,
     )
     return service, registry
@@ -209,6 +210,11 @@ def _build(args: argparse.Namespace, settings: Settings) -> tuple[Any, Any]:
 def _drain_member(args: argparse.Namespace, settings: Settings) -> int:
     """Take over a retired member's session and buffer, then end the session."""
     topics = json.loads(os.environ.get(ENV_DRAIN) or "[]")
+    if os.environ.get(ENV_INDEX):  # a worker of ingest --workers N with sources (#16)
+        from ingest.sources import for_worker
+
+        # the sources, client ids and share groups that worker had: its sessions there
+        settings = for_worker(settings, int(os.environ[ENV_INDEX]))
     data_dir = settings.storage.data_dir
     if not os.environ.get(ENV_ROOT_LOCKED):  # a worker's own dir (the root is locked already)
         lock = DataDirLock(data_dir)

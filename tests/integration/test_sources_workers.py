@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -189,5 +190,237 @@ def test_two_workers_split_chirpstack_and_leave_tts_to_one(
         came = {d.device_id: (d.source, d.source_name) for d in devices}
         assert sorted(set(came.values())) == [("chirpstack", "stadtwerke"), ("tts", "tts-umwelt")]
         assert sum(d.uplink_count for d in devices) == total
+    finally:
+        reg.close()
+
+
+def _session_present(port: int, client_id: str) -> bool:
+    """Does the broker still hold a session for ``client_id``? (connects and ends it)"""
+    import threading
+
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    got = threading.Event()
+    present: list[bool] = []
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+
+    def on_connect(*args: object) -> None:
+        present.append(bool(args[2].session_present))  # type: ignore[attr-defined]
+        got.set()
+
+    c.on_connect = on_connect
+    c.connect("127.0.0.1", port, clean_start=False)
+    c.loop_start()
+    try:
+        assert got.wait(10)
+    finally:
+        c.disconnect()
+        c.loop_stop()
+    return present[0]
+
+
+def test_scale_down_drains_every_source_session_of_the_retired_workers(
+    broker_tts: Mosquitto,
+    broker_cs: Mosquitto,
+    influxd: Influxd,
+    influx_db: str,
+    tmp_path: Path,
+) -> None:
+    """2 workers -> stopped -> uplinks queue in their sessions on both brokers (the
+    ChirpStack's split over both workers' shared subscriptions) -> 1 process: the drain
+    takes every queued uplink from each source's session, stores it once, ends the
+    sessions. The new process receives none of them (its client ids are new)."""
+    mport = _two_free_ports()
+    sources = [
+        {"name": "tts-umwelt", "kind": "tts", "host": "127.0.0.1", "port": broker_tts.port},
+        {"name": "stadtwerke", "kind": "chirpstack", "host": "127.0.0.1", "port": broker_cs.port},
+    ]
+    base = f"sd-{tmp_path.name}"[:40]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LORAWAN_")}
+    env.update(
+        LORAWAN_SOURCES=json.dumps(sources),
+        LORAWAN_MQTT__CLIENT_ID=base,
+        LORAWAN_STORAGE__DATA_DIR=str(tmp_path / "data"),
+        LORAWAN_INGEST__METRICS_PORT=str(mport),
+        LORAWAN_INFLUX__URL=influxd.url,
+        LORAWAN_INFLUX__DATABASE=influx_db,
+        LORAWAN_INFLUX__FLUSH_INTERVAL="0.2",
+    )
+
+    def start(workers: int) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "lorawan_monitor.cli", "ingest", "--workers", str(workers)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+
+    proc = start(2)
+    try:
+        ok = _wait(
+            lambda: (
+                _up(mport) == {"tts-umwelt": 1.0, "stadtwerke": 1.0}
+                and _up(mport + 1) == {"stadtwerke": 1.0}
+            ),
+            60,
+        )
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=60)
+    assert ok and proc.returncode == 0, err.decode()[-3000:]
+    tts = list(generate(default_fleet(4, networks=("tts",)), count=80, seed=41))
+    cs = list(generate(default_fleet(8, networks=("chirpstack",))[4:], count=200, seed=42))
+    for broker, msgs in ((broker_tts, tts), (broker_cs, cs)):
+        pub = Publisher("127.0.0.1", broker.port, client_id=f"pub-{broker.port}")
+        pub.publish(msgs)  # queued for the stopped workers' sessions
+        pub.close()
+    total = len(tts) + len(cs)
+
+    proc = start(1)
+    try:
+        assert _wait(lambda: _up(mport) == {"tts-umwelt": 1.0, "stadtwerke": 1.0}, 90)
+        assert _wait(
+            lambda: count_points(influxd, influx_db, "lorawan_uplink", "f_cnt") >= total, 30
+        ), count_points(influxd, influx_db, "lorawan_uplink", "f_cnt")
+        expected = expected_points([*tts, *cs])
+        got = influx_points(influxd, influx_db, {k[0] for k in expected})
+        d = diff(expected, got)
+        assert d["missing"] == 0 and d["extra"] == 0 and d["n_wrong"] == 0, repr(d)
+        # the new process got none of them: they came through the drains
+        stored = _samples(mport, "lorawan_messages_total")
+        assert sum(v for k, v in stored.items() if ("outcome", "stored") in k) == 0, stored
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=60)
+    log = err.decode()
+    assert proc.returncode == 0, log[-3000:]
+    # each drain says how many messages it took over: together every uplink, once
+    drained = {
+        m.group(1): int(m.group(2))
+        for m in re.finditer(r"drained (\S+): (\d+) messages, nothing left behind", log)
+    }
+    assert set(drained) == {f"{base}-1", f"{base}-2"}, log[-3000:]
+    assert sum(drained.values()) == total, (drained, log[-3000:])
+    assert drained[f"{base}-2"] > 0, drained  # worker 2 had its share of the ChirpStack's
+    assert "not drained" not in log and "did not finish" not in log, log[-3000:]
+    layout = json.loads((tmp_path / "data" / "ingest-members.json").read_text())
+    assert layout["retired"] == [], layout
+    # none left in worker 2's (or worker 1's) session on the ChirpStack broker
+    assert not _session_present(broker_cs.port, f"{base}-2-stadtwerke")
+    assert not _session_present(broker_cs.port, f"{base}-1-stadtwerke")
+    reg = SqlRegistry(f"sqlite:///{tmp_path / 'data' / 'registry.db'}")
+    try:
+        devices, n = reg.list_devices(limit=100)
+        assert n == 8
+        assert sum(d.uplink_count for d in devices) == total
+    finally:
+        reg.close()
+
+
+def test_a_source_broker_down_at_the_drain_is_drained_at_the_next_start(
+    broker_tts: Mosquitto,
+    broker_cs: Mosquitto,
+    influxd: Influxd,
+    influx_db: str,
+    tmp_path: Path,
+) -> None:
+    """As above, but the TTS broker is down when ``--workers 1`` starts: the ChirpStack
+    sessions are drained, worker 1 (which held the TTS session) stays recorded as retired;
+    the next start, with the broker back, drains what it queued there."""
+    mport = _two_free_ports()
+    sources = [
+        {"name": "tts-umwelt", "kind": "tts", "host": "127.0.0.1", "port": broker_tts.port},
+        {"name": "stadtwerke", "kind": "chirpstack", "host": "127.0.0.1", "port": broker_cs.port},
+    ]
+    base = f"dd-{tmp_path.name}"[:40]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LORAWAN_")}
+    env.update(
+        LORAWAN_SOURCES=json.dumps(sources),
+        LORAWAN_MQTT__CLIENT_ID=base,
+        LORAWAN_STORAGE__DATA_DIR=str(tmp_path / "data"),
+        LORAWAN_INGEST__METRICS_PORT=str(mport),
+        LORAWAN_INFLUX__URL=influxd.url,
+        LORAWAN_INFLUX__DATABASE=influx_db,
+        LORAWAN_INFLUX__FLUSH_INTERVAL="0.2",
+    )
+
+    def start(workers: int) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "lorawan_monitor.cli", "ingest", "--workers", str(workers)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+
+    def finish(proc: subprocess.Popen[bytes]) -> str:
+        proc.terminate()
+        _, err = proc.communicate(timeout=90)
+        assert proc.returncode == 0, err.decode()[-3000:]
+        return err.decode()
+
+    def drained(log: str) -> dict[str, int]:
+        return {
+            m.group(1): int(m.group(2)) for m in re.finditer(r"drained (\S+): (\d+) messages", log)
+        }
+
+    def points() -> int:
+        return count_points(influxd, influx_db, "lorawan_uplink", "f_cnt")
+
+    proc = start(2)
+    try:
+        ok = _wait(
+            lambda: (
+                _up(mport) == {"tts-umwelt": 1.0, "stadtwerke": 1.0}
+                and _up(mport + 1) == {"stadtwerke": 1.0}
+            ),
+            60,
+        )
+    finally:
+        finish(proc)
+    assert ok
+    tts = list(generate(default_fleet(4, networks=("tts",)), count=60, seed=51))
+    cs = list(generate(default_fleet(8, networks=("chirpstack",))[4:], count=160, seed=52))
+    for broker, msgs in ((broker_tts, tts), (broker_cs, cs)):
+        pub = Publisher("127.0.0.1", broker.port, client_id=f"pub-{broker.port}")
+        pub.publish(msgs)
+        pub.close()
+    broker_tts.stop()
+
+    proc = start(1)
+    try:
+        assert _wait(lambda: _up(mport).get("stadtwerke") == 1.0, 120)
+        assert _wait(lambda: points() >= len(cs), 30), points()
+    finally:
+        log1 = finish(proc)
+    assert "drain: source 'tts-umwelt'" in log1 and "not reachable" in log1, log1[-3000:]
+    first = drained(log1)
+    assert set(first) == {f"{base}-1", f"{base}-2"}, log1[-3000:]
+    assert sum(first.values()) == len(cs), (first, log1[-3000:])  # every ChirpStack uplink
+    layout = json.loads((tmp_path / "data" / "ingest-members.json").read_text())
+    assert [m["name"] for m in layout["retired"]] == ["worker-1"], layout
+    assert not _session_present(broker_cs.port, f"{base}-2-stadtwerke")
+
+    broker_tts.start()  # back, with the session it kept (persistence)
+    proc = start(1)
+    try:
+        assert _wait(lambda: _up(mport) == {"tts-umwelt": 1.0, "stadtwerke": 1.0}, 90)
+        assert _wait(lambda: points() >= len(tts) + len(cs), 30), points()
+        expected = expected_points([*tts, *cs])
+        got = influx_points(influxd, influx_db, {k[0] for k in expected})
+        d = diff(expected, got)
+        assert d["missing"] == 0 and d["extra"] == 0 and d["n_wrong"] == 0, repr(d)
+        stored = _samples(mport, "lorawan_messages_total")
+        assert sum(v for k, v in stored.items() if ("outcome", "stored") in k) == 0, stored
+    finally:
+        log2 = finish(proc)
+    second = drained(log2)
+    assert second == {f"{base}-1": len(tts)}, (second, log2[-3000:])
+    layout = json.loads((tmp_path / "data" / "ingest-members.json").read_text())
+    assert layout["retired"] == [], layout
+    reg = SqlRegistry(f"sqlite:///{tmp_path / 'data' / 'registry.db'}")
+    try:
+        devices, _ = reg.list_devices(limit=100)
+        assert sum(d.uplink_count for d in devices) == len(tts) + len(cs)
     finally:
         reg.close()
