@@ -26,6 +26,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default="mixed",
         help="which network server's envelopes to publish (mixed: TTS and ChirpStack v4)",
     )
+    p.add_argument(
+        "--applications",
+        default="",
+        help="comma-separated application names (TTS application id, ChirpStack application "
+        "name): the devices are dealt out over them in turn, as several applications of one "
+        "municipality (default: one application, municipal-sensors)",
+    )
     p.add_argument("--devices", type=int, default=24, help="number of healthy virtual devices")
     p.add_argument("--broken", type=int, default=0, help="devices sending undecodable payloads")
     p.add_argument("--count", type=int, default=1000, help="uplinks to publish")
@@ -53,6 +60,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def run(args: argparse.Namespace) -> int:
+    import dataclasses
     from datetime import UTC, datetime, timedelta
 
     from simulator.fleet import default_fleet, generate
@@ -67,6 +75,11 @@ def run(args: argparse.Namespace) -> int:
 
         wanted = list(NATIVE) if args.models == "all" else args.models.split(",")
         fleet += vector_devices([m for m in wanted if not m.startswith("example/")], networks[0])  # type: ignore[arg-type]
+    apps = [a.strip() for a in args.applications.split(",") if a.strip()]
+    if apps:
+        fleet = [
+            dataclasses.replace(d, application=apps[i % len(apps)]) for i, d in enumerate(fleet)
+        ]
     if args.start:
         start = datetime.fromisoformat(args.start)
     else:
