@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -220,23 +220,22 @@ def _session_present(port: int, client_id: str) -> bool:
     return present[0]
 
 
-def test_scale_down_drains_every_source_session_of_the_retired_workers(
+def _drain_setup(
+    prefix: str,
     broker_tts: Mosquitto,
     broker_cs: Mosquitto,
     influxd: Influxd,
     influx_db: str,
     tmp_path: Path,
-) -> None:
-    """2 workers -> stopped -> uplinks queue in their sessions on both brokers (the
-    ChirpStack's split over both workers' shared subscriptions) -> 1 process: the drain
-    takes every queued uplink from each source's session, stores it once, ends the
-    sessions. The new process receives none of them (its client ids are new)."""
+) -> tuple[int, str, Callable[[int], subprocess.Popen[bytes]]]:
+    """The scale-down tests' ingest: a TTS and a ChirpStack source, influxd; returns the
+    first metrics port, the base client id and ``start(workers)``."""
     mport = _two_free_ports()
     sources = [
         {"name": "tts-umwelt", "kind": "tts", "host": "127.0.0.1", "port": broker_tts.port},
         {"name": "stadtwerke", "kind": "chirpstack", "host": "127.0.0.1", "port": broker_cs.port},
     ]
-    base = f"sd-{tmp_path.name}"[:40]
+    base = f"{prefix}-{tmp_path.name}"[:40]
     env = {k: v for k, v in os.environ.items() if not k.startswith("LORAWAN_")}
     env.update(
         LORAWAN_SOURCES=json.dumps(sources),
@@ -255,6 +254,22 @@ def test_scale_down_drains_every_source_session_of_the_retired_workers(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
+
+    return mport, base, start
+
+
+def test_scale_down_drains_every_source_session_of_the_retired_workers(
+    broker_tts: Mosquitto,
+    broker_cs: Mosquitto,
+    influxd: Influxd,
+    influx_db: str,
+    tmp_path: Path,
+) -> None:
+    """2 workers -> stopped -> uplinks queue in their sessions on both brokers (the
+    ChirpStack's split over both workers' shared subscriptions) -> 1 process: the drain
+    takes every queued uplink from each source's session, stores it once, ends the
+    sessions. The new process receives none of them (its client ids are new)."""
+    mport, base, start = _drain_setup("sd", broker_tts, broker_cs, influxd, influx_db, tmp_path)
 
     proc = start(2)
     try:
@@ -328,30 +343,7 @@ def test_a_source_broker_down_at_the_drain_is_drained_at_the_next_start(
     """As above, but the TTS broker is down when ``--workers 1`` starts: the ChirpStack
     sessions are drained, worker 1 (which held the TTS session) stays recorded as retired;
     the next start, with the broker back, drains what it queued there."""
-    mport = _two_free_ports()
-    sources = [
-        {"name": "tts-umwelt", "kind": "tts", "host": "127.0.0.1", "port": broker_tts.port},
-        {"name": "stadtwerke", "kind": "chirpstack", "host": "127.0.0.1", "port": broker_cs.port},
-    ]
-    base = f"dd-{tmp_path.name}"[:40]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LORAWAN_")}
-    env.update(
-        LORAWAN_SOURCES=json.dumps(sources),
-        LORAWAN_MQTT__CLIENT_ID=base,
-        LORAWAN_STORAGE__DATA_DIR=str(tmp_path / "data"),
-        LORAWAN_INGEST__METRICS_PORT=str(mport),
-        LORAWAN_INFLUX__URL=influxd.url,
-        LORAWAN_INFLUX__DATABASE=influx_db,
-        LORAWAN_INFLUX__FLUSH_INTERVAL="0.2",
-    )
-
-    def start(workers: int) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "lorawan_monitor.cli", "ingest", "--workers", str(workers)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+    mport, base, start = _drain_setup("dd", broker_tts, broker_cs, influxd, influx_db, tmp_path)
 
     def finish(proc: subprocess.Popen[bytes]) -> str:
         proc.terminate()
