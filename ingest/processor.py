@@ -134,13 +134,12 @@ class ProcessorMixin(InboxMixin):
         m.BUFFER_DEPTH.set(self.buffer.depth)
         self.state.buffer_depth = self.buffer.depth
         # counted per batch: a labelled Prometheus counter costs microseconds per call
-        outcomes = Counter((r.outcome, r.reason) for r in results)
-        self.outcomes.update(outcomes)
         per_source = Counter(
             (r.outcome, r.reason, raw.source or SINGLE_SOURCE)
             for r, raw in zip(results, batch, strict=True)
         )
         for (outcome, reason, source), n in per_source.items():
+            self.outcomes[(outcome, reason)] += n
             m.MESSAGES.labels(outcome=outcome, reason=reason, source=source).inc(n)
         errors = Counter(
             r.model_id or "unknown"

@@ -37,6 +37,7 @@ from ingest.processor import ProcessorMixin
 from ingest.registry_queue import RegistryApplier
 from ingest.summary import Summary
 from ingest.timepolicy import TimePolicy
+from ingest.transport.mqtt import Left
 from ingest.writer import MAX_WRITE_ATTEMPTS, WRITER_TOPIC, WriterMixin
 from lorawan_monitor.errors import SinkError
 from lorawan_monitor.health import DEPENDENCY_UP, ServiceState
@@ -53,6 +54,7 @@ class _Transport(Protocol):
     def start(self) -> None: ...
     def stop(self) -> None: ...
     def ack(self, tokens: Sequence[Any]) -> None: ...
+    def leave(self, topics: Sequence[str], timeout: float) -> Left: ...
 
 
 class IngestService(ProcessorMixin, WriterMixin, GapRefillMixin):
@@ -202,23 +204,14 @@ class IngestService(ProcessorMixin, WriterMixin, GapRefillMixin):
         down makes it False (the others are drained all the same)."""
         t = self._transport
         deadline = time.monotonic() + timeout
-        leave = getattr(t, "leave", None)
-        unfinished: list[str] = []
-        if leave is not None:  # several sources (#16): each source's session, ``topics`` unused
-            unfinished = leave(min(30.0, timeout))
-            if len(unfinished) == len(getattr(t, "transports", ())):
-                self.stop(flush_timeout=max(1.0, deadline - time.monotonic()))
-                return False
-        else:
-            connected = getattr(t, "connected", None)
-            if t is None or connected is None or not connected.wait(min(30.0, timeout)):
-                log.error("retire: not connected to the MQTT broker")
-                self.stop(flush_timeout=max(1.0, deadline - time.monotonic()))
-                return False
-            if topics and not t.unsubscribe(topics):  # type: ignore[attr-defined]
-                log.error("retire: the broker did not confirm the unsubscribe")
-                self.stop(flush_timeout=max(1.0, deadline - time.monotonic()))
-                return False
+        if t is None:
+            log.error("retire: not connected to the MQTT broker")
+            self.stop(flush_timeout=max(1.0, deadline - time.monotonic()))
+            return False
+        unfinished, draining = t.leave(topics, min(30.0, timeout))
+        if not draining:
+            self.stop(flush_timeout=max(1.0, deadline - time.monotonic()))
+            return False
         last, since = -1, time.monotonic()
         while time.monotonic() < deadline:
             now = time.monotonic()

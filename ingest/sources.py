@@ -28,7 +28,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
 from ingest.models import RawMessage
-from ingest.transport.mqtt import ClientFactory, MqttTransport, default_client_id
+from ingest.transport.mqtt import ClientFactory, Left, MqttTransport, default_client_id
 from lorawan_monitor.errors import ConfigError
 from lorawan_monitor.health import DependencyHealth, ServiceState
 from lorawan_monitor.metrics import MQTT_CONNECTED, SOURCE_UP
@@ -276,12 +276,13 @@ class MultiSourceTransport:
             except Exception as exc:  # one source's trouble must not keep the others open
                 log.warning("source %r: stopping failed: %s", t.name, exc)
 
-    def leave(self, timeout: float = 30.0) -> list[str]:
+    def leave(self, topics: Sequence[str] = (), timeout: float = 30.0) -> Left:
         """A drain of a retired worker (#16): on each source, wait for the connection (the
-        worker's session resumed) and unsubscribe the worker's filters, so its broker routes
-        nothing new to that session; what it queued still comes. Returns the names of the
-        sources where that failed (broker down, no UNSUBACK): their sessions stay, and the
-        drain is tried again at the next start."""
+        worker's session resumed) and unsubscribe the worker's filters (each source's own;
+        ``topics`` is for the one-broker transport), so its broker routes nothing new to
+        that session; what it queued still comes. ``failed`` names the sources where that
+        failed (broker down, no UNSUBACK): their sessions stay, and the drain is tried again
+        at the next start."""
         deadline = time.monotonic() + timeout
         failed = []
         for t in self.transports:
@@ -298,7 +299,7 @@ class MultiSourceTransport:
             elif not t.unsubscribe(t.settings.topic_filters()):
                 log.error("drain: source %r did not confirm the unsubscribe", t.name)
                 failed.append(t.name)
-        return failed
+        return Left(failed, draining=len(failed) < len(self.transports))
 
     def ack(self, tokens: Sequence[Any]) -> None:
         """Hand each token back to the source that produced it."""

@@ -26,7 +26,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import paho.mqtt
 import paho.mqtt.client as mqtt
@@ -289,6 +289,16 @@ def default_client_id() -> str:
     return f"lorawan-monitor-{socket.gethostname()}"
 
 
+class Left(NamedTuple):
+    """What leaving the share group did (a retired worker's drain, #20/#16)."""
+
+    #: names of the sessions that could not be left (broker down, no UNSUBACK): they stay,
+    #: and the drain is tried again at the next start
+    failed: list[str]
+    #: whether any session was left, so that what it queued is still coming
+    draining: bool
+
+
 class MqttTransport:
     def __init__(
         self,
@@ -420,6 +430,18 @@ class MqttTransport:
             self.state.mqtt_connected = False
             MQTT_CONNECTED.set(0)
             self.state.set_dependency_error("mqtt", None)  # stopped on purpose: no longer a problem
+
+    def leave(self, topics: Sequence[str], timeout: float = 30.0) -> Left:
+        """A retiring worker: wait for the connection (its session resumed) and unsubscribe
+        ``topics``, so the broker routes nothing new to this session; what it queued still
+        comes."""
+        if not self.connected.wait(timeout):
+            log.error("retire: not connected to the MQTT broker")
+            return Left(["mqtt"], draining=False)
+        if topics and not self.unsubscribe(topics):
+            log.error("retire: the broker did not confirm the unsubscribe")
+            return Left(["mqtt"], draining=False)
+        return Left([], draining=True)
 
     def unsubscribe(self, topics: Sequence[str], timeout: float = 10.0) -> bool:
         """Leave ``topics`` (a retiring worker's shared subscription); True on UNSUBACK. The
