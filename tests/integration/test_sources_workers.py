@@ -258,6 +258,24 @@ def _drain_setup(
     return mport, base, start
 
 
+def _two_workers_then_stopped(start: Callable[[int], subprocess.Popen[bytes]], mport: int) -> None:
+    """``--workers 2`` until both workers serve their sources (the TTS one only worker 1),
+    then stopped: their persistent sessions stay on the brokers."""
+    proc = start(2)
+    try:
+        ok = _wait(
+            lambda: (
+                _up(mport) == {"tts-umwelt": 1.0, "stadtwerke": 1.0}
+                and _up(mport + 1) == {"stadtwerke": 1.0}
+            ),
+            60,
+        )
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=90)
+    assert ok and proc.returncode == 0, err.decode()[-3000:]
+
+
 def test_scale_down_drains_every_source_session_of_the_retired_workers(
     broker_tts: Mosquitto,
     broker_cs: Mosquitto,
@@ -271,19 +289,7 @@ def test_scale_down_drains_every_source_session_of_the_retired_workers(
     sessions. The new process receives none of them (its client ids are new)."""
     mport, base, start = _drain_setup("sd", broker_tts, broker_cs, influxd, influx_db, tmp_path)
 
-    proc = start(2)
-    try:
-        ok = _wait(
-            lambda: (
-                _up(mport) == {"tts-umwelt": 1.0, "stadtwerke": 1.0}
-                and _up(mport + 1) == {"stadtwerke": 1.0}
-            ),
-            60,
-        )
-    finally:
-        proc.terminate()
-        _, err = proc.communicate(timeout=60)
-    assert ok and proc.returncode == 0, err.decode()[-3000:]
+    _two_workers_then_stopped(start, mport)
     tts = list(generate(default_fleet(4, networks=("tts",)), count=80, seed=41))
     cs = list(generate(default_fleet(8, networks=("chirpstack",))[4:], count=200, seed=42))
     for broker, msgs in ((broker_tts, tts), (broker_cs, cs)):
@@ -359,18 +365,7 @@ def test_a_source_broker_down_at_the_drain_is_drained_at_the_next_start(
     def points() -> int:
         return count_points(influxd, influx_db, "lorawan_uplink", "f_cnt")
 
-    proc = start(2)
-    try:
-        ok = _wait(
-            lambda: (
-                _up(mport) == {"tts-umwelt": 1.0, "stadtwerke": 1.0}
-                and _up(mport + 1) == {"stadtwerke": 1.0}
-            ),
-            60,
-        )
-    finally:
-        finish(proc)
-    assert ok
+    _two_workers_then_stopped(start, mport)
     tts = list(generate(default_fleet(4, networks=("tts",)), count=60, seed=51))
     cs = list(generate(default_fleet(8, networks=("chirpstack",))[4:], count=160, seed=52))
     for broker, msgs in ((broker_tts, tts), (broker_cs, cs)):
